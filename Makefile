@@ -1,0 +1,102 @@
+# Every target runs on Node.js 24, whatever `node` the calling shell has: .local/node-bin/node
+# points at the Node 24 that e2e/toolchain/node provides, and it comes first on PATH, so npm,
+# npx, tsc and eslint all run on it.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+NODE_BIN_DIR := $(CURDIR)/.local/node-bin
+export PATH := $(NODE_BIN_DIR):$(CURDIR)/node_modules/.bin:/usr/local/go/bin:$(PATH)
+KUBECONFIG_LOCAL := $(CURDIR)/.local/kubeconfig
+KUBECTL := $(CURDIR)/.local/bin/kubectl --kubeconfig $(KUBECONFIG_LOCAL)
+RESULTS := $(CURDIR)/.local/test-results
+RUN_TESTS := e2e/toolchain/run-tests.sh
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-18s %s\n", $$1, $$2 }'
+
+$(NODE_BIN_DIR)/node: e2e/toolchain/node
+	@mkdir -p $(NODE_BIN_DIR)
+	@ln -sf "$$(e2e/toolchain/node -p process.execPath)" $@
+
+node_modules/.installed: package.json package-lock.json | $(NODE_BIN_DIR)/node
+	npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: deps
+deps: node_modules/.installed ## install Node 24 (if needed) and the npm dependencies
+
+.PHONY: manifests
+manifests: deps ## regenerate the CRD, its kustomize copy and the API types from src/api/schema.ts
+	node src/api/generate.ts
+	prettier --log-level warn --write src/api
+
+.PHONY: lint
+lint: deps ## type-check, lint and check formatting
+	tsc --noEmit -p tsconfig.json
+	eslint --max-warnings 0 .
+	prettier --check --log-level warn .
+
+.PHONY: fmt
+fmt: deps ## format the code
+	prettier --write --log-level warn .
+	eslint --fix .
+
+.PHONY: cluster-up
+cluster-up: $(NODE_BIN_DIR)/node ## start etcd, kube-apiserver and kube-controller-manager on loopback
+	e2e/cluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## stop the local cluster; leaves no process behind
+	e2e/cluster/down.sh
+
+.PHONY: postgres
+postgres: deps ## make sure PostgreSQL answers (DATABASE_URL, else 127.0.0.1:5432, started or installed)
+	e2e/postgres/ensure.sh
+
+.PHONY: install
+install: cluster-up ## install the CRD into the local cluster
+	$(KUBECTL) apply --server-side --force-conflicts -f crds/
+	$(KUBECTL) wait --for condition=Established --timeout=60s crd/singletonjobs.ssj.dev
+
+.PHONY: run
+run: deps ## run the operator against .local/kubeconfig
+	KUBECONFIG=$(KUBECONFIG_LOCAL) exec node src/main.ts --leader-election-namespace ssj-system
+
+.PHONY: dev
+dev: deps install ## local cluster, CRD, a sample, and the operator in the foreground
+	$(KUBECTL) apply -f config/samples/heartbeat-seconds.yaml
+	@echo "try: .local/bin/kubectl --kubeconfig .local/kubeconfig get ssj -w"
+	KUBECONFIG=$(KUBECONFIG_LOCAL) exec node src/main.ts --leader-election-namespace ssj-system
+
+.PHONY: test-unit
+test-unit: deps ## unit tests (pure logic, no I/O)
+	$(RUN_TESTS) unit 'test/unit/**/*.test.ts'
+
+.PHONY: test-integration
+test-integration: deps cluster-up postgres ## integration tests against the local cluster and PostgreSQL
+	KUBECONFIG=$${KUBECONFIG:-$(KUBECONFIG_LOCAL)} $(RUN_TESTS) integration 'test/integration/**/*.test.ts'
+
+.PHONY: test-e2e
+test-e2e: deps cluster-up postgres ## end-to-end tests: the operator as users run it
+	KUBECONFIG=$${KUBECONFIG:-$(KUBECONFIG_LOCAL)} $(RUN_TESTS) e2e 'e2e/**/*.e2e.ts'
+
+.PHONY: test
+test: ## everything: lint, unit, integration, end-to-end, then one summary line
+	@rm -rf $(RESULTS)
+	@status=0; \
+	$(MAKE) --no-print-directory lint || status=1; \
+	$(MAKE) --no-print-directory test-unit || status=1; \
+	$(MAKE) --no-print-directory test-integration || status=1; \
+	$(MAKE) --no-print-directory test-e2e || status=1; \
+	e2e/toolchain/summarize.sh $(RESULTS) || status=1; \
+	exit $$status
+
+.PHONY: bench
+bench: deps cluster-up postgres install ## schedule-skew benchmark against baselines (see docs/benchmarks.md)
+	KUBECONFIG=$(KUBECONFIG_LOCAL) node e2e/bench/skew.ts
+
+.PHONY: clean
+clean: cluster-down ## remove local state (cluster, node shim, test results)
+	rm -rf .local

@@ -35,7 +35,9 @@ describe('run identity', () => {
     },
   ];
   for (const row of rows) {
-    it(row.name, () => { assert.equal(podName(row.job, row.run), row.want); });
+    it(row.name, () => {
+      assert.equal(podName(row.job, row.run), row.want);
+    });
   }
 
   it('every Pod name of a job name at the limit fits 63 characters', () => {

@@ -1,0 +1,471 @@
+// A resilient informer: client-node's list-then-watch cache (`ListWatch`, what `makeInformer`
+// builds) restarted with back-off whenever it gives up.
+//
+// Why a wrapper: client-node 2.0.1's ListWatch re-lists after a 410 Gone and re-watches after a
+// clean close or its own 30 s inactivity timeout, but after any other failure (connection
+// refused or reset, a failed list, 403, a CRD that is not installed) it emits `error` and stops
+// for good until `start()` is called again. An operator must not go blind, or exit, because a
+// watch broke.
+//
+// Guarantees:
+// - `start()` resolves once the first list has been delivered to the cache (`hasSynced()` is
+//   then true), however many failures it takes; or when `stop()` is called first (check
+//   `hasSynced()`). It never rejects, so an un-awaited start cannot crash the process.
+// - After a failure, the informer is restarted after a jittered exponential delay (by default
+//   1 s doubling to 30 s, each delay between half and all of its ceiling); the delay goes back
+//   to the start once a run has stayed healthy for `resetAfterMs` (60 s) before failing.
+//   Each failure is logged (warn, with the classified error) and each restart counted through
+//   `metrics.informerRestart(resource)`. `lastError()` tells a health check why it is failing.
+// - The cache survives restarts: a restart re-watches from the last resourceVersion, or re-lists
+//   (after 410 Gone), and a re-list reports objects that vanished meanwhile as `delete`.
+// - Every watch event (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR) is counted through
+//   `metrics.watchEvent(resource, type)`.
+// - Handlers registered with `on` are called synchronously with the cached object; one that
+//   throws is logged and does not disturb the informer or the other handlers.
+// - `stop()` is final: it cancels any pending restart, closes the watch, and nothing is opened
+//   afterwards (client-node's own reconnect delay is cut short and refused). Build a new
+//   informer to watch again.
+// - Objects in the cache have `metadata.managedFields` removed (memory: 10,000 jobs must fit).
+//
+// It does not:
+// - validate objects (custom objects are cached as the API server sent them);
+// - give `update` handlers the previous version of the object (client-node does not keep it);
+// - resync periodically: that is the work queue's business (requeue after).
+
+import { CoreV1Api, CustomObjectsApi, ListWatch, Watch } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesListObject, KubernetesObject, V1Pod } from '@kubernetes/client-node';
+// Not exported from the package root; the version is pinned exactly (2.0.1) in package.json.
+import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
+import { realClock, sleep } from './clock.ts';
+import type { Cancel, Clock } from './clock.ts';
+import { classify } from './kube-errors.ts';
+import type { KubeError } from './kube-errors.ts';
+
+export type InformerEvent = 'add' | 'update' | 'delete';
+
+export interface InformerMetrics {
+  watchEvent(resource: string, type: string): void;
+  informerRestart(resource: string): void;
+}
+
+export interface InformerLogger {
+  warn(obj: Record<string, unknown>, msg: string): void;
+  info?(obj: Record<string, unknown>, msg: string): void;
+}
+
+export interface Informer<T> {
+  start(): Promise<void>;
+  stop(): void;
+  hasSynced(): boolean;
+  /** Every cached object, in all namespaces the informer watches. */
+  list(): readonly T[];
+  /** A cached object; namespace '' for cluster-scoped objects. */
+  get(namespace: string, name: string): T | undefined;
+  /** Subscribes to cache changes; returns the function that unsubscribes. */
+  on(event: InformerEvent, fn: (obj: T) => void): () => void;
+  /** The classified error of the latest failure, until the next successful (re)start. */
+  lastError(): KubeError | undefined;
+}
+
+export interface RestartBackoff {
+  initialMs: number;
+  maxMs: number;
+  /** A run that lasted this long before failing restarts the back-off from `initialMs`. */
+  resetAfterMs: number;
+}
+
+export const DEFAULT_RESTART_BACKOFF: RestartBackoff = {
+  initialMs: 1000,
+  maxMs: 30_000,
+  resetAfterMs: 60_000,
+};
+
+/** The delay before restart number `attempt` (0-based): "equal jitter" below a capped doubling. */
+export function restartDelay(attempt: number, backoff: RestartBackoff, random: () => number): number {
+  const ceiling = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.max(0, attempt));
+  return ceiling / 2 + (Math.min(Math.max(random(), 0), 1) * ceiling) / 2;
+}
+
+/** The part of client-node's ListWatch the informer drives (a fake in unit tests). */
+export interface ListWatchSource<T> {
+  /** Lists when it has no resourceVersion, then opens the watch; settles once it is open or has failed. */
+  start(): Promise<void>;
+  stop(): void;
+  on(event: InformerEvent, fn: (obj: T) => void): void;
+  /** Called when the source has given up and needs `start()` again. */
+  onError(fn: (err: unknown) => void): void;
+  get(name: string, namespace?: string): T | undefined;
+  list(): readonly T[];
+}
+
+export interface ListWatchSourceOptions<T extends KubernetesObject> {
+  path: string;
+  labelSelector?: string;
+  list: () => Promise<KubernetesListObject<T>>;
+  /** Turns a watch event's raw object into a cached object. */
+  fromWatch: (raw: unknown) => T;
+  onWatchEvent: (type: string) => void;
+  /** The source's own reconnect delay; resolves early once the informer is stopped. */
+  sleep: (ms: number) => Promise<void>;
+  isStopped: () => boolean;
+  logger: InformerLogger;
+}
+
+export type ListWatchFactory<T extends KubernetesObject> = (
+  options: ListWatchSourceOptions<T>,
+) => ListWatchSource<T>;
+
+/** What every informer may be given besides what it watches. */
+export interface InformerRuntime {
+  metrics?: InformerMetrics;
+  logger?: InformerLogger;
+  clock?: Clock;
+  random?: () => number;
+  backoff?: Partial<RestartBackoff>;
+}
+
+export interface InformerOptions<T extends KubernetesObject> extends InformerRuntime {
+  /** Names the resource in logs and metrics, e.g. "pods". */
+  resource: string;
+  path: string;
+  labelSelector?: string;
+  list: () => Promise<KubernetesListObject<T>>;
+  fromWatch?: (raw: unknown) => T;
+  listWatch: ListWatchFactory<T>;
+}
+
+const noMetrics: InformerMetrics = { watchEvent: () => undefined, informerRestart: () => undefined };
+const noLogger: InformerLogger = { warn: () => undefined };
+
+export function createInformer<T extends KubernetesObject>(options: InformerOptions<T>): Informer<T> {
+  const { resource } = options;
+  const metrics = options.metrics ?? noMetrics;
+  const logger = options.logger ?? noLogger;
+  const clock = options.clock ?? realClock;
+  const random = options.random ?? Math.random;
+  const backoff = { ...DEFAULT_RESTART_BACKOFF, ...options.backoff };
+  const fromWatch = options.fromWatch ?? ((raw: unknown) => raw as T);
+  const stopping = new AbortController();
+
+  const listeners: Record<InformerEvent, Set<(obj: T) => void>> = {
+    add: new Set(),
+    update: new Set(),
+    delete: new Set(),
+  };
+  let started = false;
+  let synced = false;
+  let listedThisRun = false;
+  let run = 0; // numbers each (re)start, so that late news from an earlier one is ignored
+  let failedRun = -1;
+  let runStartedAt = 0;
+  let attempt = 0;
+  let pendingRestart: Cancel | undefined;
+  let lastError: KubeError | undefined;
+  let resolveSynced: () => void = () => undefined;
+  const syncedPromise = new Promise<void>((resolve) => {
+    resolveSynced = resolve;
+  });
+
+  const safe = (what: string, fn: () => void): void => {
+    try {
+      fn();
+    } catch (err) {
+      try {
+        logger.warn({ resource, err: classify(err) }, `${what} failed`);
+      } catch {
+        // nowhere left to report
+      }
+    }
+  };
+
+  const source = options.listWatch({
+    path: options.path,
+    ...(options.labelSelector === undefined ? {} : { labelSelector: options.labelSelector }),
+    list: async () => {
+      const list = await options.list();
+      for (const item of list.items) dropManagedFields(item);
+      listedThisRun = true;
+      return list;
+    },
+    fromWatch: (raw) => {
+      const obj = fromWatch(raw);
+      dropManagedFields(obj);
+      return obj;
+    },
+    onWatchEvent: (type) => {
+      safe('watch event metric', () => {
+        metrics.watchEvent(resource, type);
+      });
+    },
+    sleep: (ms) => sleep(clock, ms, stopping.signal),
+    isStopped: () => stopping.signal.aborted,
+    logger,
+  });
+
+  for (const event of ['add', 'update', 'delete'] as const) {
+    source.on(event, (obj) => {
+      // A watch that was already on its way when stop() was called may still deliver.
+      if (stopping.signal.aborted) return;
+      for (const fn of listeners[event]) {
+        safe(`${event} handler`, () => {
+          fn(obj);
+        });
+      }
+    });
+  }
+  source.onError((err) => {
+    fail(run, err);
+  });
+
+  function begin(): void {
+    if (stopping.signal.aborted) return;
+    const thisRun = ++run;
+    listedThisRun = false;
+    runStartedAt = clock.now();
+    let settled: Promise<void>;
+    try {
+      settled = source.start();
+    } catch (err) {
+      fail(thisRun, err);
+      return;
+    }
+    settled.then(
+      () => {
+        if (thisRun !== run || stopping.signal.aborted) return;
+        if (listedThisRun && !synced) {
+          synced = true;
+          resolveSynced();
+        }
+        if (failedRun !== thisRun && lastError !== undefined) {
+          safe('log', () => logger.info?.({ resource }, 'watch restored'));
+          lastError = undefined;
+        }
+      },
+      (err: unknown) => {
+        fail(thisRun, err);
+      },
+    );
+  }
+
+  function fail(failed: number, err: unknown): void {
+    if (stopping.signal.aborted || failed !== run || failedRun === failed) return;
+    failedRun = failed;
+    const e = classify(err);
+    lastError = e;
+    if (clock.now() - runStartedAt >= backoff.resetAfterMs) attempt = 0;
+    const delayMs = Math.round(restartDelay(attempt, backoff, random));
+    attempt++;
+    safe('log', () => {
+      logger.warn({ resource, err: e, attempt, delayMs }, 'watch failed; restarting');
+    });
+    pendingRestart = clock.setTimer(delayMs, () => {
+      pendingRestart = undefined;
+      if (stopping.signal.aborted) return;
+      safe('restart metric', () => {
+        metrics.informerRestart(resource);
+      });
+      begin();
+    });
+  }
+
+  return {
+    start() {
+      if (!started && !stopping.signal.aborted) {
+        started = true;
+        begin();
+      }
+      return stopping.signal.aborted ? Promise.resolve() : syncedPromise;
+    },
+    stop() {
+      if (stopping.signal.aborted) return;
+      stopping.abort();
+      pendingRestart?.();
+      pendingRestart = undefined;
+      safe('stop', () => {
+        source.stop();
+      });
+      resolveSynced();
+    },
+    hasSynced: () => synced,
+    list: () => source.list(),
+    get: (namespace, name) => source.get(name, namespace),
+    on(event, fn) {
+      listeners[event].add(fn);
+      return () => listeners[event].delete(fn);
+    },
+    lastError: () => lastError,
+  };
+}
+
+// The informer never reads managedFields, and they are often the largest part of an object.
+function dropManagedFields(obj: unknown): void {
+  if (typeof obj !== 'object' || obj === null) return;
+  const metadata = (obj as { metadata?: unknown }).metadata;
+  if (typeof metadata === 'object' && metadata !== null && 'managedFields' in metadata) {
+    delete (metadata as { managedFields?: unknown }).managedFields;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// client-node's ListWatch as a ListWatchSource.
+
+interface WatchHooks {
+  isStopped: () => boolean;
+  fromWatch: (raw: unknown) => unknown;
+  onWatchEvent: (type: string) => void;
+  logger: InformerLogger;
+}
+
+// Subclassing is client-node's only seam here: ListWatch takes a Watch instance. The guard
+// (1) refuses to open a watch once the informer is stopped (ListWatch would otherwise open one
+// after its reconnect delay even when stopped meanwhile); (2) turns a rejection of Watch.watch
+// (it awaits authentication outside its own try) into the `done(err)` ListWatch expects, instead
+// of an unhandled rejection that would end the process; (3) counts events, converts objects and
+// asks for bookmarks.
+class GuardedWatch extends Watch {
+  readonly #hooks: WatchHooks;
+
+  constructor(kc: KubeConfig, hooks: WatchHooks) {
+    super(kc);
+    this.#hooks = hooks;
+  }
+
+  override async watch(...args: Parameters<Watch['watch']>): Promise<AbortController> {
+    const [path, queryParams, callback, done] = args;
+    if (this.#hooks.isStopped()) return aborted();
+    const hooks = this.#hooks;
+    const onEvent = (phase: string, apiObj: unknown, watchObj?: unknown): void => {
+      hooks.onWatchEvent(phase);
+      let obj = apiObj;
+      if (phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED') {
+        try {
+          obj = hooks.fromWatch(apiObj);
+        } catch (err) {
+          hooks.logger.warn(
+            { err: classify(err), path },
+            'watch object not converted; caching it as received',
+          );
+        }
+      }
+      callback(phase, obj, watchObj);
+    };
+    try {
+      const controller = await super.watch(
+        path,
+        { ...queryParams, allowWatchBookmarks: true },
+        onEvent,
+        done,
+      );
+      // Stopped while the request was on its way: ListWatch's stop could not abort it yet.
+      if (this.#hooks.isStopped()) controller.abort();
+      return controller;
+    } catch (err) {
+      done(err);
+      return aborted();
+    }
+  }
+}
+
+function aborted(): AbortController {
+  const c = new AbortController();
+  c.abort();
+  return c;
+}
+
+/** Builds sources on client-node's ListWatch (what `makeInformer` returns), with the guard above. */
+export function clientNodeListWatch<T extends KubernetesObject>(kc: KubeConfig): ListWatchFactory<T> {
+  return (o) => {
+    const watch = new GuardedWatch(kc, {
+      isStopped: o.isStopped,
+      fromWatch: o.fromWatch,
+      onWatchEvent: o.onWatchEvent,
+      logger: o.logger,
+    });
+    const lw = new ListWatch<T>(o.path, watch, o.list, false, o.labelSelector, undefined, {
+      delayFn: o.sleep,
+    });
+    return {
+      start: () => lw.start(),
+      stop: () => void lw.stop(),
+      on: (event, fn) => {
+        lw.on(event, fn);
+      },
+      onError: (fn) => {
+        lw.on('error', fn);
+      },
+      get: (name, namespace) => lw.get(name, namespace),
+      list: () => lw.list(),
+    };
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Informers the operator needs.
+
+export const SSJ_GROUP = 'ssj.dev';
+export const SSJ_VERSION = 'v1alpha1';
+export const SSJ_PLURAL = 'singletonjobs';
+/** Pods the operator owns carry this label; the Pod informer selects on its existence. */
+export const JOB_LABEL = 'ssj.dev/job';
+
+export interface WatchScope extends InformerRuntime {
+  /** One namespace, or all namespaces when absent. */
+  namespace?: string;
+}
+
+/** ScheduledSingletonJobs, as the API server sends them (unvalidated). */
+export function singletonJobInformer<T extends KubernetesObject = KubernetesObject>(
+  kc: KubeConfig,
+  scope: WatchScope = {},
+): Informer<T> {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  const { namespace, ...runtime } = scope;
+  const base = `/apis/${SSJ_GROUP}/${SSJ_VERSION}`;
+  return createInformer<T>({
+    ...runtime,
+    resource: SSJ_PLURAL,
+    path:
+      namespace === undefined
+        ? `${base}/${SSJ_PLURAL}`
+        : `${base}/namespaces/${encodeURIComponent(namespace)}/${SSJ_PLURAL}`,
+    list: async () => {
+      const group = SSJ_GROUP;
+      const version = SSJ_VERSION;
+      const plural = SSJ_PLURAL;
+      const raw: unknown =
+        namespace === undefined
+          ? await api.listClusterCustomObject({ group, version, plural })
+          : await api.listNamespacedCustomObject({ group, version, namespace, plural });
+      return asList<T>(raw);
+    },
+    listWatch: clientNodeListWatch<T>(kc),
+  });
+}
+
+/** Pods labelled `ssj.dev/job` (never every Pod in the cluster), as V1Pod (dates are Dates). */
+export function podInformer(kc: KubeConfig, scope: WatchScope = {}): Informer<V1Pod> {
+  const api = kc.makeApiClient(CoreV1Api);
+  const { namespace, ...runtime } = scope;
+  return createInformer<V1Pod>({
+    ...runtime,
+    resource: 'pods',
+    path:
+      namespace === undefined ? '/api/v1/pods' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
+    labelSelector: JOB_LABEL,
+    list: () =>
+      namespace === undefined
+        ? api.listPodForAllNamespaces({ labelSelector: JOB_LABEL })
+        : api.listNamespacedPod({ namespace, labelSelector: JOB_LABEL }),
+    // The list is deserialised by the generated client (timestamps become Dates); watch events
+    // arrive as plain JSON. Deserialise them the same way so the cache holds one shape.
+    fromWatch: (raw) => ObjectSerializer.deserialize(raw, 'V1Pod') as V1Pod,
+    listWatch: clientNodeListWatch<V1Pod>(kc),
+  });
+}
+
+function asList<T extends KubernetesObject>(raw: unknown): KubernetesListObject<T> {
+  if (typeof raw !== 'object' || raw === null || !Array.isArray((raw as { items?: unknown }).items)) {
+    throw new Error('list response has no items array');
+  }
+  return raw as KubernetesListObject<T>;
+}

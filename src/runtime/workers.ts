@@ -1,0 +1,104 @@
+// Runs reconcile workers over a rate-limiting work queue: controller-runtime's
+// reconcileHandler loop (pkg/internal/controller/controller.go), with bounded concurrency.
+//
+// Guarantees:
+// - At most `concurrency` reconciles run at once, and never two for the same key (the queue is
+//   stingy).
+// - After each reconcile, exactly one of:
+//   - it threw            → `onError(key, err)`, then `addRateLimited(key)` (per-key back-off);
+//   - `{ requeueAfterMs }` → `forget(key)`, then `addAfter(key, requeueAfterMs)`; 0 or less
+//                            requeues at once (unlike controller-runtime, where RequeueAfter 0
+//                            means "not set": here an absent field says that);
+//   - nothing             → `forget(key)`.
+//   `done(key)` always follows, so a key re-added during its reconcile runs again afterwards.
+// - A `requeueAfterMs` that is not a finite number is reported through `onError` and retried
+//   with back-off, rather than becoming an immediate requeue loop (NaN) or a key that never
+//   runs again (Infinity).
+// - When `signal` aborts: the queue is shut down, the signal (passed to every reconcile) tells
+//   in-flight reconciles to stop, keys still queued are dropped without being reconciled, and
+//   errors of reconciles cut short are not reported.
+// - The returned promise resolves once the queue is shut down (by `signal` or by anyone) and
+//   every worker has finished; it rejects only for an invalid
+//   `concurrency` (a programming error).
+//
+// It does not time out a reconcile that ignores its signal: shutdown waits for it.
+
+import type { RateLimitingQueue } from './rate-limiting-queue.ts';
+
+// `void` is the natural "nothing to say" of an async function; eslint's no-invalid-void-type
+// would prefer undefined, which an async arrow without a return statement does not satisfy.
+// eslint-disable-next-line @typescript-eslint/no-invalid-void-type
+export type ReconcileResult = { requeueAfterMs?: number } | undefined | void;
+
+export type Reconcile = (key: string, signal: AbortSignal) => Promise<ReconcileResult>;
+
+export interface RunWorkersOptions {
+  concurrency: number;
+  signal: AbortSignal;
+  /** Told of every failed reconcile (for logs and metrics); whatever it throws is ignored. */
+  onError: (key: string, err: unknown) => void;
+}
+
+export async function runWorkers(
+  queue: RateLimitingQueue,
+  reconcile: Reconcile,
+  options: RunWorkersOptions,
+): Promise<void> {
+  const { concurrency, signal, onError } = options;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new Error(`runWorkers: concurrency must be a positive integer, got ${concurrency}`);
+  }
+  const report = (key: string, err: unknown): void => {
+    try {
+      onError(key, err);
+    } catch {
+      // A broken error hook must not stop a worker.
+    }
+  };
+
+  // A function, not the property: TypeScript would otherwise narrow `signal.aborted` to false
+  // across the await below.
+  const aborted = (): boolean => signal.aborted;
+
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const key = await queue.get();
+      if (key === undefined) return;
+      try {
+        if (aborted()) continue;
+        let result: ReconcileResult;
+        try {
+          result = await reconcile(key, signal);
+        } catch (err) {
+          if (aborted()) continue;
+          report(key, err);
+          queue.addRateLimited(key);
+          continue;
+        }
+        const after = result?.requeueAfterMs;
+        if (after === undefined) {
+          queue.forget(key);
+        } else if (!Number.isFinite(after)) {
+          report(key, new Error(`reconcile returned a requeueAfterMs that is not finite: ${after}`));
+          queue.addRateLimited(key);
+        } else {
+          queue.forget(key);
+          queue.addAfter(key, after);
+        }
+      } finally {
+        queue.done(key);
+      }
+    }
+  };
+
+  const onAbort = (): void => {
+    queue.shutDown();
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await Promise.all(Array.from({ length: concurrency }, () => worker()));
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}

@@ -1,0 +1,65 @@
+// A Clock for unit tests: time moves only when the test says so.
+
+import type { Cancel, Clock } from '../../../src/runtime/clock.ts';
+
+interface Timer {
+  at: number;
+  seq: number;
+  fn: () => void;
+}
+
+export class ManualClock implements Clock {
+  #now: number;
+  #seq = 0;
+  #timers = new Set<Timer>();
+  /** Every delay asked of setTimer, in order. */
+  readonly requested: number[] = [];
+
+  constructor(start = 1_000_000) {
+    this.#now = start;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimer(ms: number, fn: () => void): Cancel {
+    this.requested.push(ms);
+    const timer: Timer = { at: this.#now + Math.max(0, ms), seq: this.#seq++, fn };
+    this.#timers.add(timer);
+    return () => {
+      this.#timers.delete(timer);
+    };
+  }
+
+  /** Timers armed and not yet fired or cancelled. */
+  pending(): number {
+    return this.#timers.size;
+  }
+
+  /** Moves time forward by `ms`, firing due timers in time order (also those they arm). */
+  advance(ms: number): void {
+    const target = this.#now + ms;
+    for (;;) {
+      let next: Timer | undefined;
+      for (const t of this.#timers) {
+        if (
+          t.at <= target &&
+          (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq))
+        ) {
+          next = t;
+        }
+      }
+      if (next === undefined) break;
+      this.#timers.delete(next);
+      this.#now = Math.max(this.#now, next.at);
+      next.fn();
+    }
+    this.#now = target;
+  }
+}
+
+/** Lets pending promise callbacks run (several microtask turns). */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+}

@@ -1,0 +1,552 @@
+/**
+ * plan: from what the controller observed about one job, and `now`, to what it must do.
+ *
+ * Pure: no I/O, no clock, no randomness. The shell executes the actions in order and calls
+ * plan again at `requeueAt` or when anything about the job changes.
+ *
+ * Guarantees (given a ledger that keeps its contract, see ../ledger/ledger.ts):
+ * - At most one Pod per run: a Pod is only ever created for a run that a `claim` earlier in
+ *   the same action list, or an earlier reconcile, recorded; its name is a pure function of
+ *   the run (../run/identity.ts).
+ * - Never two live Pods of one job: no Pod is created while another Pod of the job is
+ *   pending, running, in an unknown state or still terminating. A retry waits for the earlier
+ *   attempt's Pod to be gone or finished; Replace waits for the replaced Pod to be gone.
+ * - Each tick walked past ends in exactly one record: a claimed run, or a Skipped or Missed
+ *   record. Ticks are found by walking forward from the latest tick the ledger accounts for
+ *   (or the job's creation, the last schedule edit, the last resume), never backwards.
+ * - A run whose Pod vanished is declared Lost only after the shell confirms, with a live read,
+ *   that Kubernetes has deleted it; a Pod that is terminating may still run and is waited for.
+ *
+ * Not guaranteed: ticks closer together than the controller's reaction time (a seconds
+ * schedule under heavy load) may be recorded Missed rather than run: a tick found overdue
+ * together with a later one is treated as passed while no controller acted.
+ */
+import type { LedgerRun, LedgerView, LedgerWrite, NotRunRecord, RunOutcome } from '../ledger/ledger.ts';
+import { nextAttempt, podName, runKey, sameOccasion, type RunId } from '../run/identity.ts';
+import type { Schedule } from '../schedule/index.ts';
+import { ticksBetween } from '../schedule/index.ts';
+import { isTerminal, type Bookkeeping, type PodView, type Snapshot, type SpecProblem } from './snapshot.ts';
+
+/** At most this many missed ticks are recorded one by one; the rest become one summary. */
+export const MISSED_ONE_BY_ONE = 100;
+/** Wake a little after a tick, never before it (timers are not exact). */
+export const TICK_PADDING_MS = 20;
+
+export type EventType = 'Normal' | 'Warning';
+
+export type Action =
+  /** Write to the ledger. A claim must succeed before the Pod that follows it is created. */
+  | { readonly kind: 'ledger'; readonly write: LedgerWrite }
+  | { readonly kind: 'createPod'; readonly run: RunId; readonly podName: string }
+  | { readonly kind: 'deletePod'; readonly podName: string; readonly uid: string; readonly why: DeleteReason }
+  /** The cache has no Pod for a run that had one: read it live; if it is gone, the run is Lost. */
+  | { readonly kind: 'confirmLost'; readonly run: RunId; readonly podName: string }
+  | { readonly kind: 'event'; readonly type: EventType; readonly reason: string; readonly message: string };
+
+export type DeleteReason = 'TimedOut' | 'Replaced' | 'HistoryLimit';
+
+export interface PlanInput {
+  readonly snapshot: Snapshot;
+  /** The parsed schedule, or why the spec cannot be scheduled. */
+  readonly schedule:
+    | { readonly ok: true; readonly schedule: Schedule }
+    | { readonly ok: false; readonly problem: SpecProblem };
+  /** Set when a dry-run create of the template was refused. */
+  readonly templateProblem?: SpecProblem | undefined;
+  readonly now: Date;
+}
+
+export interface Plan {
+  readonly actions: readonly Action[];
+  readonly bookkeeping: Bookkeeping;
+  /** The ledger as it will be once every ledger action has been applied. */
+  readonly ledger: LedgerView;
+  readonly problem?: SpecProblem | undefined;
+  readonly nextTick?: Date | undefined;
+  readonly requeueAt?: Date | undefined;
+}
+
+export function plan(input: PlanInput): Plan {
+  const { snapshot, now } = input;
+  const { job } = snapshot;
+  const p = new Planner(snapshot.ledger, job.bookkeeping, job.name);
+
+  if (job.deleting) return p.result(undefined, undefined);
+
+  observePods(p, snapshot, now);
+
+  const problem = input.schedule.ok ? input.templateProblem : input.schedule.problem;
+  if (problem !== undefined || !input.schedule.ok) {
+    return p.result(problem, undefined);
+  }
+  const schedule = input.schedule.schedule;
+  const policy = job.policy;
+
+  // First sight, or the schedule or zone changed: the walk starts at creation (first sight) or
+  // at the edit, so an edit never fires a backlog.
+  const edited =
+    job.bookkeeping.observedSchedule !== undefined &&
+    (job.bookkeeping.observedSchedule !== policy.schedule ||
+      job.bookkeeping.observedTimeZone !== policy.timeZone);
+  if (job.bookkeeping.observedSchedule === undefined || edited) {
+    p.bookkeep({
+      observedSchedule: policy.schedule,
+      observedTimeZone: policy.timeZone,
+      scheduleAnchor: edited ? now : (job.bookkeeping.scheduleAnchor ?? job.createdAt),
+    });
+    if (edited) {
+      p.event(
+        'Normal',
+        'ScheduleChanged',
+        `schedule is now "${policy.schedule}" in ${policy.timeZone}; ticks count from ${iso(now)}`,
+      );
+    }
+  }
+
+  if (policy.suspend) {
+    if (p.bookkeeping.suspendedSince === undefined) {
+      p.bookkeep({ suspendedSince: now });
+      p.event('Normal', 'Suspended', 'suspended: no new runs until spec.suspend is false');
+    }
+    startManualRun(p, snapshot, now);
+    cleanUpHistory(p, snapshot);
+    return p.result(undefined, undefined);
+  }
+
+  const anchor = walkAnchor(p.ledger, p.bookkeeping, job.createdAt);
+  if (p.bookkeeping.suspendedSince !== undefined) {
+    // Resumed: the ticks that passed while suspended become one Skipped record and no backlog runs.
+    const passed = ticksBetween(schedule, anchor, now, 1);
+    if (passed.count > 0 && passed.first[0] !== undefined && passed.latest !== null) {
+      p.notRun({
+        outcome: 'Skipped',
+        firstTick: passed.first[0],
+        lastTick: passed.latest,
+        count: passed.count,
+        reason: 'Suspended',
+        message: `${passed.count} tick(s) passed while the job was suspended`,
+        recordedAt: now,
+      });
+    }
+    p.bookkeep({ suspendedSince: undefined, scheduleAnchor: now });
+    p.event(
+      'Normal',
+      'Resumed',
+      `resumed: the next tick runs; ${passed.count} tick(s) skipped while suspended`,
+    );
+  } else {
+    runDueTick(p, snapshot, schedule, anchor, now);
+  }
+
+  retryFailedRun(p, snapshot, now);
+  startManualRun(p, snapshot, now);
+  cleanUpHistory(p, snapshot);
+
+  const from = walkAnchor(p.ledger, p.bookkeeping, job.createdAt);
+  const nextTick = schedule.next(from.getTime() > now.getTime() ? from : now) ?? undefined;
+  if (nextTick !== undefined) p.wakeAt(new Date(nextTick.getTime() + TICK_PADDING_MS));
+  return p.result(undefined, nextTick);
+}
+
+/** Accumulates actions and keeps a view of the ledger as those actions will leave it. */
+class Planner {
+  readonly actions: Action[] = [];
+  ledger: LedgerView;
+  bookkeeping: Bookkeeping;
+  private requeueAt: Date | undefined;
+
+  private readonly jobName: string;
+
+  constructor(ledger: LedgerView, bookkeeping: Bookkeeping, jobName: string) {
+    this.ledger = ledger;
+    this.bookkeeping = bookkeeping;
+    this.jobName = jobName;
+  }
+
+  write(write: LedgerWrite): void {
+    this.actions.push({ kind: 'ledger', write });
+    this.ledger = applyWrite(this.ledger, write);
+  }
+
+  notRun(record: NotRunRecord): void {
+    this.write({ kind: 'notRun', record });
+  }
+
+  claimAndCreate(run: RunId, now: Date): void {
+    const name = this.podNameFor(run);
+    this.write({ kind: 'claim', run, podName: name, at: now });
+    this.actions.push({ kind: 'createPod', run, podName: name });
+  }
+
+  podNameFor(run: RunId): string {
+    return podName(this.jobName, run);
+  }
+
+  event(type: EventType, reason: string, message: string): void {
+    this.actions.push({ kind: 'event', type, reason, message });
+  }
+
+  bookkeep(change: Partial<Bookkeeping>): void {
+    this.bookkeeping = { ...this.bookkeeping, ...change };
+  }
+
+  wakeAt(at: Date): void {
+    if (this.requeueAt === undefined || at.getTime() < this.requeueAt.getTime()) this.requeueAt = at;
+  }
+
+  result(problem: SpecProblem | undefined, nextTick: Date | undefined): Plan {
+    return {
+      actions: this.actions,
+      bookkeeping: this.bookkeeping,
+      ledger: this.ledger,
+      problem,
+      nextTick,
+      requeueAt: this.requeueAt,
+    };
+  }
+}
+
+/** Folds one write into a ledger view: what a store that accepted it would return on load. */
+export function applyWrite(view: LedgerView, write: LedgerWrite): LedgerView {
+  switch (write.kind) {
+    case 'claim': {
+      if (view.runs.some((r) => runKey(r.id) === runKey(write.run))) return view;
+      const run: LedgerRun = { id: write.run, podName: write.podName, state: 'Claimed', claimedAt: write.at };
+      const manualTokens =
+        write.run.kind === 'manual' ? [write.run.token, ...view.manualTokens] : view.manualTokens;
+      return { ...view, runs: [run, ...view.runs], manualTokens };
+    }
+    case 'created':
+      return updateRun(view, write.run, (r) => (r.state === 'Claimed' ? { ...r, state: 'Created' } : r));
+    case 'started':
+      return updateRun(view, write.run, (r) =>
+        r.state === 'Claimed' || r.state === 'Created' ? { ...r, state: 'Running', startedAt: write.at } : r,
+      );
+    case 'finished':
+      return updateRun(view, write.run, (r) =>
+        r.state === 'Finished'
+          ? r
+          : {
+              ...r,
+              state: 'Finished',
+              outcome: write.outcome,
+              reason: write.reason,
+              message: write.message,
+              finishedAt: write.at,
+            },
+      );
+    case 'notRun':
+      return { ...view, notRun: [write.record, ...view.notRun] };
+    default:
+      return assertNever(write);
+  }
+}
+
+function updateRun(view: LedgerView, run: RunId, f: (r: LedgerRun) => LedgerRun): LedgerView {
+  const key = runKey(run);
+  return { ...view, runs: view.runs.map((r) => (runKey(r.id) === key ? f(r) : r)) };
+}
+
+/** The walk for due ticks starts after the latest tick the ledger accounts for, or the anchor. */
+export function walkAnchor(ledger: LedgerView, bookkeeping: Bookkeeping, createdAt: Date): Date {
+  let t = (bookkeeping.scheduleAnchor ?? createdAt).getTime();
+  for (const r of ledger.runs) if (r.id.kind === 'scheduled') t = Math.max(t, r.id.tick.getTime());
+  for (const n of ledger.notRun) t = Math.max(t, n.lastTick.getTime());
+  return new Date(t);
+}
+
+function observePods(p: Planner, s: Snapshot, now: Date): void {
+  const { pods } = s;
+  const byName = new Map(pods.map((pod) => [pod.name, pod]));
+  const known = new Set<string>();
+
+  for (const run of s.ledger.runs) {
+    known.add(run.podName);
+    if (run.state === 'Finished') continue;
+    const pod = byName.get(run.podName);
+    if (pod === undefined) {
+      // A claimed run whose Pod was never created is created below, under the one-live-Pod rule.
+      if (run.state !== 'Claimed') p.actions.push({ kind: 'confirmLost', run: run.id, podName: run.podName });
+      continue;
+    }
+    observeRun(p, s, run, pod, now);
+  }
+
+  for (const pod of pods) {
+    if (known.has(pod.name) || pod.run === null) continue;
+    // A Pod of ours the ledger does not know: a lost claim (the ledger was reset or restored).
+    // Adopt it so it is accounted for and never duplicated.
+    p.event('Warning', 'UnexpectedPod', `adopting pod ${pod.name}, which the ledger did not know`);
+    p.write({ kind: 'claim', run: pod.run, podName: pod.name, at: pod.createdAt });
+    p.write({ kind: 'created', run: pod.run, at: pod.createdAt });
+    const adopted = p.ledger.runs.find((r) => r.podName === pod.name);
+    if (adopted !== undefined) observeRun(p, s, adopted, pod, now);
+  }
+
+  // Claimed runs whose Pod does not exist yet: create it, unless another Pod still lives.
+  for (const run of p.ledger.runs) {
+    if (run.state !== 'Claimed' || byName.has(run.podName)) continue;
+    if (liveOtherPods(s.pods, run.podName).length === 0) {
+      p.actions.push({ kind: 'createPod', run: run.id, podName: run.podName });
+    }
+  }
+}
+
+function observeRun(p: Planner, s: Snapshot, run: LedgerRun, pod: PodView, now: Date): void {
+  const policy = s.job.policy;
+  if (run.state === 'Claimed') p.write({ kind: 'created', run: run.id, at: pod.createdAt });
+  switch (pod.phase) {
+    case 'Pending': {
+      if (pod.deleting) return;
+      const limit = policy.maxPendingSeconds;
+      if (limit === undefined) return;
+      const deadline = pod.createdAt.getTime() + limit * 1000;
+      if (now.getTime() >= deadline) {
+        finish(p, run, 'TimedOut', 'PodNotStarted', `pod ${pod.name} did not start within ${limit}s`, now);
+        p.actions.push({ kind: 'deletePod', podName: pod.name, uid: pod.uid, why: 'TimedOut' });
+      } else {
+        p.wakeAt(new Date(deadline));
+      }
+      return;
+    }
+    case 'Running':
+      if (run.state !== 'Running') {
+        p.write({ kind: 'started', run: run.id, at: pod.startedAt ?? now });
+        p.event('Normal', 'RunStarted', `pod ${pod.name} is running`);
+      }
+      return;
+    case 'Succeeded':
+      finish(p, run, 'Succeeded', 'PodSucceeded', `pod ${pod.name} succeeded`, pod.finishedAt ?? now);
+      return;
+    case 'Failed':
+      if (pod.reason === 'Evicted' || pod.reason === 'NodeLost' || pod.reason === 'Terminated') {
+        finish(
+          p,
+          run,
+          'Lost',
+          pod.reason,
+          pod.message ?? `pod ${pod.name} was removed before it finished`,
+          pod.finishedAt ?? now,
+        );
+      } else {
+        finish(
+          p,
+          run,
+          'Failed',
+          pod.reason ?? 'PodFailed',
+          pod.message ?? `pod ${pod.name} failed`,
+          pod.finishedAt ?? now,
+        );
+      }
+      return;
+    case 'Unknown':
+      return;
+    default:
+      assertNever(pod.phase);
+  }
+}
+
+function finish(
+  p: Planner,
+  run: LedgerRun,
+  outcome: RunOutcome,
+  reason: string,
+  message: string,
+  at: Date,
+): void {
+  p.write({ kind: 'finished', run: run.id, outcome, reason, message, at });
+  p.event(outcome === 'Succeeded' ? 'Normal' : 'Warning', `Run${outcome}`, message);
+}
+
+/** Pods of the job, other than `except`, that may still be running. */
+function liveOtherPods(pods: readonly PodView[], except?: string): PodView[] {
+  return pods.filter((pod) => pod.name !== except && !isTerminal(pod.phase));
+}
+
+function unfinishedRuns(ledger: LedgerView): LedgerRun[] {
+  return ledger.runs.filter((r) => r.state !== 'Finished');
+}
+
+function runDueTick(p: Planner, s: Snapshot, schedule: Schedule, anchor: Date, now: Date): void {
+  const due = ticksBetween(schedule, anchor, now, MISSED_ONE_BY_ONE);
+  if (due.count === 0 || due.latest === null) return;
+  const latest = due.latest;
+  const policy = s.job.policy;
+
+  const missed = due.count - 1;
+  if (missed > 0) {
+    // Ticks that passed while no controller acted: only the latest may still run.
+    const oneByOne = due.first.filter((t) => t.getTime() < latest.getTime()).slice(0, MISSED_ONE_BY_ONE);
+    for (const tick of oneByOne) {
+      p.notRun({
+        outcome: 'Missed',
+        firstTick: tick,
+        lastTick: tick,
+        count: 1,
+        reason: 'NoController',
+        message: `tick ${iso(tick)} passed while no controller acted; superseded by ${iso(latest)}`,
+        recordedAt: now,
+      });
+    }
+    const rest = missed - oneByOne.length;
+    const lastOneByOne = oneByOne[oneByOne.length - 1];
+    const restFirst = lastOneByOne === undefined ? null : schedule.next(lastOneByOne);
+    if (rest > 0 && restFirst !== null && due.beforeLatest !== null) {
+      p.notRun({
+        outcome: 'Missed',
+        firstTick: restFirst,
+        lastTick: due.beforeLatest,
+        count: rest,
+        reason: 'NoController',
+        message: `${rest} more ticks passed while no controller acted`,
+        recordedAt: now,
+      });
+      p.event(
+        'Warning',
+        'TooManyMissedTicks',
+        `${missed} ticks were missed; only the latest, ${iso(latest)}, may run`,
+      );
+    } else {
+      p.event(
+        'Warning',
+        'TicksMissed',
+        `${missed} tick(s) passed while no controller acted; only the latest may run`,
+      );
+    }
+  }
+
+  const lateMs = now.getTime() - latest.getTime();
+  if (policy.startingDeadlineSeconds !== undefined && lateMs > policy.startingDeadlineSeconds * 1000) {
+    const message = `tick ${iso(latest)} is ${Math.round(lateMs / 1000)}s late, past startingDeadlineSeconds=${policy.startingDeadlineSeconds}`;
+    p.notRun({
+      outcome: 'Missed',
+      firstTick: latest,
+      lastTick: latest,
+      count: 1,
+      reason: 'DeadlineExceeded',
+      message,
+      recordedAt: now,
+    });
+    p.event('Warning', 'TickMissed', message);
+    return;
+  }
+
+  if (!s.ledgerAvailable) {
+    // Nothing is claimed while the ledger is down; the tick is decided when it returns (and is
+    // Missed then if its deadline passed).
+    p.wakeAt(new Date(now.getTime() + 1000));
+    return;
+  }
+
+  const active = unfinishedRuns(p.ledger);
+  const live = liveOtherPods(s.pods);
+  if (active.length > 0 || live.length > 0) {
+    const busy = active[0]?.podName ?? live[0]?.name ?? '';
+    if (policy.concurrencyPolicy === 'Forbid') {
+      const message = `tick ${iso(latest)} skipped: run ${busy} is still active (concurrencyPolicy Forbid)`;
+      p.notRun({
+        outcome: 'Skipped',
+        firstTick: latest,
+        lastTick: latest,
+        count: 1,
+        reason: 'RunActive',
+        message,
+        recordedAt: now,
+      });
+      p.event('Normal', 'TickSkipped', message);
+      return;
+    }
+    for (const run of active) {
+      finish(
+        p,
+        run,
+        'Replaced',
+        'ConcurrencyReplace',
+        `run ${run.podName} replaced by the tick of ${iso(latest)}`,
+        now,
+      );
+    }
+    for (const pod of s.pods) {
+      if (!isTerminal(pod.phase) && !pod.deleting) {
+        p.actions.push({ kind: 'deletePod', podName: pod.name, uid: pod.uid, why: 'Replaced' });
+      }
+    }
+    // Claimed now; its Pod is created once the replaced Pods are gone.
+    const run: RunId = { kind: 'scheduled', tick: latest, attempt: 1 };
+    p.write({ kind: 'claim', run, podName: p.podNameFor(run), at: now });
+    p.wakeAt(new Date(now.getTime() + 1000));
+    return;
+  }
+
+  p.claimAndCreate({ kind: 'scheduled', tick: latest, attempt: 1 }, now);
+}
+
+/** The newest occasion's last attempt, if it failed and may be tried again. */
+function retryFailedRun(p: Planner, s: Snapshot, now: Date): void {
+  const policy = s.job.policy;
+  if (policy.maxAttempts <= 1) return;
+  const newest = p.ledger.runs[0];
+  if (newest === undefined || newest.state !== 'Finished') return;
+  if (newest.outcome === 'Succeeded' || newest.outcome === 'Replaced') return;
+  if (newest.id.attempt >= policy.maxAttempts) return;
+  if (
+    p.ledger.runs.some(
+      (r) => r !== newest && sameOccasion(r.id, newest.id) && r.id.attempt > newest.id.attempt,
+    )
+  )
+    return;
+
+  const notBefore = (newest.finishedAt ?? newest.claimedAt).getTime() + policy.backoffSeconds * 1000;
+  if (now.getTime() < notBefore) {
+    p.wakeAt(new Date(notBefore));
+    return;
+  }
+  if (!s.ledgerAvailable || unfinishedRuns(p.ledger).length > 0) return;
+  if (liveOtherPods(s.pods).length > 0) return; // the earlier attempt's Pod may still run: wait for it
+  const run = nextAttempt(newest.id);
+  p.event(
+    'Normal',
+    'RetryStarted',
+    `attempt ${run.attempt} of ${policy.maxAttempts} after ${newest.outcome ?? 'failure'}`,
+  );
+  p.claimAndCreate(run, now);
+}
+
+function startManualRun(p: Planner, s: Snapshot, now: Date): void {
+  const token = s.job.runNowToken;
+  if (token === undefined || token === '' || p.ledger.manualTokens.includes(token)) return;
+  if (!s.ledgerAvailable) return;
+  if (unfinishedRuns(p.ledger).length > 0 || liveOtherPods(s.pods).length > 0) {
+    // One run at a time: the manual run starts when the active one ends (a Pod event wakes us).
+    return;
+  }
+  p.event('Normal', 'RunNow', `manual run requested with token "${token}"`);
+  p.claimAndCreate({ kind: 'manual', token, attempt: 1 }, now);
+}
+
+function cleanUpHistory(p: Planner, s: Snapshot): void {
+  const unfinished = new Set(unfinishedRuns(p.ledger).map((r) => r.podName));
+  const finished = s.pods.filter(
+    (pod) => isTerminal(pod.phase) && !pod.deleting && !unfinished.has(pod.name),
+  );
+  const newestFirst = (a: PodView, b: PodView) =>
+    (b.finishedAt ?? b.createdAt).getTime() - (a.finishedAt ?? a.createdAt).getTime() ||
+    b.name.localeCompare(a.name);
+  const succeeded = finished.filter((pod) => pod.phase === 'Succeeded').sort(newestFirst);
+  const failed = finished.filter((pod) => pod.phase === 'Failed').sort(newestFirst);
+  const policy = s.job.policy;
+  for (const pod of [
+    ...succeeded.slice(policy.successfulRunsHistoryLimit),
+    ...failed.slice(policy.failedRunsHistoryLimit),
+  ]) {
+    p.actions.push({ kind: 'deletePod', podName: pod.name, uid: pod.uid, why: 'HistoryLimit' });
+  }
+}
+
+function iso(d: Date): string {
+  return d.toISOString().replace('.000Z', 'Z');
+}
+
+export function assertNever(x: never): never {
+  throw new Error(`unexpected value: ${JSON.stringify(x)}`);
+}

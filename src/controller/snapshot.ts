@@ -1,0 +1,80 @@
+/**
+ * What the planner sees: a job, its Pods and its ledger, reduced to the facts decisions need.
+ * Everything here is plain data, built once per reconcile by the shell from the informers'
+ * caches and the ledger.
+ */
+import type { LedgerView } from '../ledger/ledger.ts';
+import type { RunId } from '../run/identity.ts';
+
+export type ConcurrencyPolicy = 'Forbid' | 'Replace';
+
+/** The job's spec with every default applied. */
+export interface JobPolicy {
+  readonly schedule: string;
+  readonly timeZone: string;
+  readonly suspend: boolean;
+  readonly concurrencyPolicy: ConcurrencyPolicy;
+  readonly startingDeadlineSeconds?: number | undefined;
+  readonly maxPendingSeconds?: number | undefined;
+  readonly maxAttempts: number;
+  readonly backoffSeconds: number;
+  readonly successfulRunsHistoryLimit: number;
+  readonly failedRunsHistoryLimit: number;
+}
+
+/** The controller's own bookkeeping for a job, kept in its status. */
+export interface Bookkeeping {
+  /** The walk for due ticks starts after this instant (creation, a schedule edit, a resume). */
+  readonly scheduleAnchor?: Date | undefined;
+  readonly observedSchedule?: string | undefined;
+  readonly observedTimeZone?: string | undefined;
+  readonly suspendedSince?: Date | undefined;
+}
+
+export interface JobView {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+  readonly generation: number;
+  readonly createdAt: Date;
+  readonly deleting: boolean;
+  readonly policy: JobPolicy;
+  /** The value of the ssj.dev/run-now annotation, when set. */
+  readonly runNowToken?: string | undefined;
+  readonly bookkeeping: Bookkeeping;
+}
+
+export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
+
+export interface PodView {
+  readonly name: string;
+  readonly uid: string;
+  /** The run the Pod belongs to, read from its labels and annotations; null when unreadable. */
+  readonly run: RunId | null;
+  readonly phase: PodPhase;
+  /** Deletion has begun; the Pod may still be running until Kubernetes removes it. */
+  readonly deleting: boolean;
+  readonly createdAt: Date;
+  readonly startedAt?: Date | undefined;
+  readonly finishedAt?: Date | undefined;
+  readonly reason?: string | undefined;
+  readonly message?: string | undefined;
+}
+
+/** Why the job cannot be scheduled, when it cannot. */
+export type SpecProblem =
+  | { readonly kind: 'InvalidSchedule'; readonly message: string }
+  | { readonly kind: 'InvalidTimeZone'; readonly message: string }
+  | { readonly kind: 'InvalidTemplate'; readonly message: string };
+
+export interface Snapshot {
+  readonly job: JobView;
+  readonly pods: readonly PodView[];
+  readonly ledger: LedgerView;
+  /** False while the ledger cannot be reached: nothing new is claimed. */
+  readonly ledgerAvailable: boolean;
+}
+
+export function isTerminal(phase: PodPhase): boolean {
+  return phase === 'Succeeded' || phase === 'Failed';
+}

@@ -1,0 +1,218 @@
+/**
+ * The job's status as a pure summary of the ledger, the Pods and the plan.
+ *
+ * Conditions follow metav1.Condition: lastTransitionTime changes only when a condition's
+ * status changes. The summary is deterministic, so an unchanged job yields an identical status
+ * and the shell writes nothing.
+ */
+import type {
+  ActiveRun,
+  Condition,
+  LedgerClaim,
+  RunRecord,
+  ScheduledSingletonJobStatus,
+} from '../api/types.ts';
+import type { LedgerRun, LedgerView, NotRunRecord, RunOutcome } from '../ledger/ledger.ts';
+import type { Plan } from './plan.ts';
+import type { JobView, PodView } from './snapshot.ts';
+
+export const HISTORY_LIMIT = 20;
+
+export interface SummaryInput {
+  readonly job: JobView;
+  readonly prior: ScheduledSingletonJobStatus | undefined;
+  readonly plan: Plan;
+  readonly pods: readonly PodView[];
+  readonly ledgerAvailable: boolean;
+  readonly epoch: number;
+  readonly now: Date;
+}
+
+export function summarize(input: SummaryInput): ScheduledSingletonJobStatus {
+  const { job, plan, now } = input;
+  const ledger = plan.ledger;
+  const unfinished = ledger.runs.filter((r) => r.state !== 'Finished');
+  const finished = ledger.runs.filter(isFinished);
+  const activeRun = unfinished[0];
+  const activePod =
+    activeRun === undefined ? undefined : input.pods.find((p) => p.name === activeRun.podName);
+
+  const lastFinished = [...finished].sort(byFinishedDesc)[0];
+  const lastSucceeded = finished.filter((r) => r.outcome === 'Succeeded').sort(byFinishedDesc)[0];
+  const lastTick = ledger.runs.reduce<Date | undefined>(
+    (t, r) => (r.id.kind === 'scheduled' && (t === undefined || r.id.tick > t) ? r.id.tick : t),
+    undefined,
+  );
+
+  const conditionsNow: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>[] = [
+    readyCondition(input),
+    job.policy.suspend
+      ? { type: 'Suspended', status: 'True', reason: 'Suspended', message: 'spec.suspend is true' }
+      : { type: 'Suspended', status: 'False', reason: 'NotSuspended', message: 'spec.suspend is false' },
+    activeRun === undefined
+      ? { type: 'Running', status: 'False', reason: 'NoActiveRun', message: 'no run is active' }
+      : activePod?.phase === 'Running'
+        ? {
+            type: 'Running',
+            status: 'True',
+            reason: 'PodRunning',
+            message: `pod ${activeRun.podName} is running`,
+          }
+        : {
+            type: 'Running',
+            status: 'True',
+            reason: 'PodPending',
+            message: `pod ${activeRun.podName} has not started yet`,
+          },
+    lastFinished === undefined
+      ? { type: 'Degraded', status: 'False', reason: 'NoRunsYet', message: 'no run has finished yet' }
+      : lastFinished.outcome === 'Succeeded'
+        ? {
+            type: 'Degraded',
+            status: 'False',
+            reason: 'LastRunSucceeded',
+            message: `run ${lastFinished.podName} succeeded`,
+          }
+        : {
+            type: 'Degraded',
+            status: 'True',
+            reason: lastFinished.outcome,
+            message: lastFinished.message ?? `run ${lastFinished.podName} did not succeed`,
+          },
+  ];
+  const conditions = conditionsNow.map((c) =>
+    withTransition(c, input.prior?.conditions, job.generation, now),
+  );
+
+  const status: ScheduledSingletonJobStatus = {
+    observedGeneration: job.generation,
+    conditions,
+    ...(activeRun === undefined ? {} : { active: activeOf(activeRun) }),
+    ...(lastTick === undefined ? {} : { lastScheduleTime: iso(lastTick) }),
+    ...(lastSucceeded?.finishedAt === undefined ? {} : { lastSuccessfulTime: iso(lastSucceeded.finishedAt) }),
+    ...(plan.nextTick === undefined || job.policy.suspend ? {} : { nextScheduleTime: iso(plan.nextTick) }),
+    ...(lastFinished === undefined ? {} : { lastRun: recordOfRun(lastFinished) }),
+    history: history(ledger),
+    ledger: {
+      ...(plan.bookkeeping.scheduleAnchor === undefined
+        ? {}
+        : { scheduleAnchor: iso(plan.bookkeeping.scheduleAnchor) }),
+      ...(plan.bookkeeping.observedSchedule === undefined
+        ? {}
+        : { observedSchedule: plan.bookkeeping.observedSchedule }),
+      ...(plan.bookkeeping.observedTimeZone === undefined
+        ? {}
+        : { observedTimeZone: plan.bookkeeping.observedTimeZone }),
+      ...(plan.bookkeeping.suspendedSince === undefined
+        ? {}
+        : { suspendedSince: iso(plan.bookkeeping.suspendedSince) }),
+      epoch: input.epoch,
+      claims: unfinished.map((r) => claimOf(r, input.epoch)),
+      ...(ledger.manualTokens[0] === undefined ? {} : { handledRunNowToken: ledger.manualTokens[0] }),
+    },
+  };
+  return status;
+}
+
+function readyCondition(input: SummaryInput): Omit<Condition, 'lastTransitionTime' | 'observedGeneration'> {
+  const problem = input.plan.problem;
+  if (problem !== undefined)
+    return { type: 'Ready', status: 'False', reason: problem.kind, message: problem.message };
+  if (!input.ledgerAvailable) {
+    return {
+      type: 'Ready',
+      status: 'False',
+      reason: 'LedgerUnavailable',
+      message: 'the ledger cannot be reached: no new tick is claimed until it returns',
+    };
+  }
+  if (input.job.policy.suspend)
+    return { type: 'Ready', status: 'True', reason: 'Suspended', message: 'valid and suspended' };
+  return { type: 'Ready', status: 'True', reason: 'Scheduled', message: 'valid and scheduled' };
+}
+
+function withTransition(
+  c: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>,
+  prior: readonly Condition[] | undefined,
+  generation: number,
+  now: Date,
+): Condition {
+  const before = prior?.find((p) => p.type === c.type);
+  const lastTransitionTime =
+    before !== undefined && before.status === c.status ? before.lastTransitionTime : iso(now);
+  return { ...c, lastTransitionTime, observedGeneration: generation };
+}
+
+function activeOf(run: LedgerRun): ActiveRun {
+  return {
+    podName: run.podName,
+    attempt: run.id.attempt,
+    ...(run.id.kind === 'scheduled' ? { tick: iso(run.id.tick) } : { manualToken: run.id.token }),
+    ...(run.startedAt === undefined ? {} : { startTime: iso(run.startedAt) }),
+  };
+}
+
+function claimOf(run: LedgerRun, epoch: number): LedgerClaim {
+  return {
+    podName: run.podName,
+    attempt: run.id.attempt,
+    ...(run.id.kind === 'scheduled' ? { tick: iso(run.id.tick) } : { manualToken: run.id.token }),
+    claimedAt: iso(run.claimedAt),
+    epoch: run.epoch ?? epoch,
+    state: run.state === 'Finished' ? 'Running' : run.state, // only unfinished runs are claims
+    ...(run.startedAt === undefined ? {} : { startTime: iso(run.startedAt) }),
+  };
+}
+
+/** A finished run as a history entry; an unfinished one has no outcome and is not recorded. */
+export function recordOfRun(run: LedgerRun & { outcome: RunOutcome }): RunRecord {
+  return {
+    podName: run.podName,
+    attempt: run.id.attempt,
+    ...(run.id.kind === 'scheduled' ? { tick: iso(run.id.tick) } : { manualToken: run.id.token }),
+    outcome: run.outcome,
+    ...(run.reason === undefined ? {} : { reason: run.reason }),
+    ...(run.message === undefined ? {} : { message: run.message }),
+    startTime: iso(run.startedAt ?? run.claimedAt),
+    ...(run.finishedAt === undefined ? {} : { completionTime: iso(run.finishedAt) }),
+  };
+}
+
+function recordOfNotRun(n: NotRunRecord): RunRecord {
+  return {
+    tick: iso(n.firstTick),
+    ...(n.count > 1 ? { lastTick: iso(n.lastTick) } : {}),
+    count: n.count,
+    attempt: 0,
+    outcome: n.outcome,
+    reason: n.reason,
+    message: n.message,
+    completionTime: iso(n.recordedAt),
+  };
+}
+
+/** Finished runs and ticks not run, newest first, bounded. */
+function history(ledger: LedgerView): RunRecord[] {
+  const entries: { at: number; record: RunRecord }[] = [
+    ...ledger.runs.filter(isFinished).map((r) => ({ at: occasionTime(r), record: recordOfRun(r) })),
+    ...ledger.notRun.map((n) => ({ at: n.lastTick.getTime(), record: recordOfNotRun(n) })),
+  ];
+  entries.sort((a, b) => b.at - a.at || (b.record.attempt ?? 0) - (a.record.attempt ?? 0));
+  return entries.slice(0, HISTORY_LIMIT).map((e) => e.record);
+}
+
+function isFinished(r: LedgerRun): r is LedgerRun & { outcome: RunOutcome } {
+  return r.state === 'Finished' && r.outcome !== undefined;
+}
+
+function occasionTime(r: LedgerRun): number {
+  return r.id.kind === 'scheduled' ? r.id.tick.getTime() : r.claimedAt.getTime();
+}
+
+function byFinishedDesc(a: LedgerRun, b: LedgerRun): number {
+  return (b.finishedAt?.getTime() ?? 0) - (a.finishedAt?.getTime() ?? 0);
+}
+
+function iso(d: Date): string {
+  return d.toISOString().replace('.000Z', 'Z');
+}

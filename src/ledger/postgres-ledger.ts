@@ -1,0 +1,256 @@
+/**
+ * The PostgreSQL ledger behind the common interface (./ledger.ts): the source of truth, with
+ * full history; the job's status is its summary.
+ *
+ * Contract, beyond ./ledger.ts:
+ * - Start-up never fails because PostgreSQL is down: migrations and raising the fence are
+ *   retried in the background with backoff, and until they succeed every `load` throws
+ *   LedgerUnavailableError, so the controller claims nothing and says so in `Ready`.
+ * - The fence is raised once, before the first write of this term; a store that answers
+ *   `stale` (a newer term exists) makes every later call throw FencedError.
+ * - Retention deletes finished runs and ticks-not-run records older than the retention period,
+ *   hourly; an unfinished run is never deleted.
+ */
+import type { ScheduledSingletonJobStatus } from '../api/types.ts';
+import type { Logger } from '../observability/log.ts';
+import { tickSeconds } from '../run/identity.ts';
+import type { RunId } from '../run/identity.ts';
+import {
+  FencedError,
+  LedgerUnavailableError,
+  type Fence,
+  type JobRef,
+  type Ledger,
+  type LedgerRun,
+  type LedgerView,
+  type LedgerWrite,
+  type NotRunRecord,
+} from './ledger.ts';
+import { isLedgerUnavailable, PostgresLedgerStore, runKey, type LedgerLogger } from './postgres/index.ts';
+import type { Fence as StoreFence, LeaseRef, RunIdentity, RunRow, TicksNotRunRow } from './postgres/model.ts';
+import { viewFromStatus } from './status-ledger.ts';
+
+/** Enough recent runs and records for retries, history limits and the status summary. */
+const RECENT = 20;
+const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
+
+export interface PostgresLedgerOptions {
+  readonly connectionString: string;
+  readonly lease: LeaseRef;
+  readonly fence: Fence;
+  readonly log: Logger;
+  /** 0 keeps everything. */
+  readonly retentionMs?: number;
+}
+
+export async function openPostgresLedger(
+  options: PostgresLedgerOptions,
+): Promise<{ ledger: Ledger; close: () => Promise<void> }> {
+  const { log } = options;
+  const store = new PostgresLedgerStore({
+    connectionString: options.connectionString,
+    logger: ledgerLogger(log),
+  });
+  const fence: StoreFence = { lease: options.lease, term: options.fence.epoch, holder: options.fence.holder };
+  let state: 'starting' | 'ready' | 'fenced' = 'starting';
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  const prepare = async (attempt: number): Promise<void> => {
+    if (closed) return;
+    try {
+      await store.migrate();
+      const raised = await store.raiseFence(options.lease, fence.term, fence.holder);
+      state = raised === 'raised' ? 'ready' : 'fenced';
+      if (state === 'fenced')
+        log.error({ epoch: fence.term }, 'a newer leadership term owns the ledger: standing down');
+      else log.info({ epoch: fence.term }, 'ledger ready');
+    } catch (err) {
+      const delayMs = Math.min(30_000, 500 * 2 ** attempt);
+      log.warn(
+        { err: err instanceof Error ? err.message : String(err), retryInMs: delayMs },
+        'ledger unavailable; retrying',
+      );
+      timer = setTimeout(() => void prepare(attempt + 1), delayMs);
+    }
+  };
+  await prepare(0);
+
+  const retention = options.retentionMs ?? 0;
+  const retentionTimer =
+    retention > 0
+      ? setInterval(() => {
+          store.applyRetention(new Date(Date.now() - retention)).then(
+            (r) => {
+              log.info({ ...r }, 'ledger retention applied');
+            },
+            (err: unknown) => {
+              log.warn({ err: err instanceof Error ? err.message : String(err) }, 'ledger retention failed');
+            },
+          );
+        }, RETENTION_INTERVAL_MS)
+      : undefined;
+  retentionTimer?.unref();
+
+  const guard = async <T>(work: () => Promise<T>): Promise<T> => {
+    if (state === 'starting') throw new LedgerUnavailableError('the ledger database is not ready yet');
+    if (state === 'fenced') throw new FencedError('a newer leadership term owns the ledger');
+    try {
+      return await work();
+    } catch (err) {
+      if (isLedgerUnavailable(err)) throw new LedgerUnavailableError(err.message, { cause: err });
+      if (err instanceof Error && err.name === 'FencedError') {
+        state = 'fenced';
+        throw new FencedError(err.message, { cause: err });
+      }
+      throw err;
+    }
+  };
+
+  const ledger: Ledger = {
+    mode: 'postgres',
+    load: (job: JobRef, status: ScheduledSingletonJobStatus | undefined) =>
+      guard(async () => {
+        const [recent, unfinished, notRun] = await Promise.all([
+          store.listRuns(job.uid, { limit: RECENT }),
+          store.listUnfinishedRuns(job.uid),
+          store.listTicksNotRun(job.uid, { limit: RECENT }),
+        ]);
+        const byKey = new Map<string, RunRow>();
+        for (const row of [...unfinished, ...recent]) byKey.set(row.runKey, row);
+        const runs = [...byKey.values()]
+          .map(runOfRow)
+          .sort((a, b) => b.claimedAt.getTime() - a.claimedAt.getTime());
+        const tokens = new Set(viewFromStatus(status).manualTokens);
+        for (const r of runs) if (r.id.kind === 'manual') tokens.add(r.id.token);
+        const view: LedgerView = { runs, notRun: notRun.map(notRunOfRow), manualTokens: [...tokens] };
+        return view;
+      }),
+    write: (job: JobRef, _fence: Fence, write: LedgerWrite) =>
+      guard(() => writeOne(store, fence, job, write)),
+  };
+
+  return {
+    ledger,
+    close: async () => {
+      closed = true;
+      if (timer !== undefined) clearTimeout(timer);
+      if (retentionTimer !== undefined) clearInterval(retentionTimer);
+      await store.close();
+    },
+  };
+}
+
+/** The store's string-only logger, on top of the operator's structured one. */
+export function ledgerLogger(log: Logger): LedgerLogger {
+  return {
+    info: (msg) => {
+      log.info({}, msg);
+    },
+    warn: (msg) => {
+      log.warn({}, msg);
+    },
+    error: (msg) => {
+      log.error({}, msg);
+    },
+  };
+}
+
+function identity(job: JobRef, run: RunId): RunIdentity {
+  return run.kind === 'scheduled'
+    ? { kind: 'scheduled', jobUid: job.uid, tick: run.tick, attempt: run.attempt }
+    : { kind: 'manual', jobUid: job.uid, manualToken: run.token, attempt: run.attempt };
+}
+
+async function writeOne(
+  store: PostgresLedgerStore,
+  fence: StoreFence,
+  job: JobRef,
+  write: LedgerWrite,
+): Promise<'ok' | 'finished'> {
+  switch (write.kind) {
+    case 'claim': {
+      // claimed:false is a run this ledger already holds: ours after a commit whose answer was
+      // lost, or a predecessor's claim. Its Pod is finished (same name) unless the run ended.
+      const result = await store.claimRun(fence, {
+        ...identity(job, write.run),
+        namespace: job.namespace,
+        jobName: job.name,
+        podName: write.podName,
+      });
+      return !result.claimed && result.row.state === 'Finished' ? 'finished' : 'ok';
+    }
+    case 'created':
+      await store.recordRunState(fence, runKey(identity(job, write.run)), { state: 'Pending' });
+      return 'ok';
+    case 'started':
+      await store.recordRunState(fence, runKey(identity(job, write.run)), {
+        state: 'Running',
+        startedAt: write.at,
+      });
+      return 'ok';
+    case 'finished':
+      await store.recordRunState(fence, runKey(identity(job, write.run)), {
+        state: 'Finished',
+        outcome: write.outcome,
+        reason: write.reason,
+        message: write.message,
+        finishedAt: write.at,
+      });
+      return 'ok';
+    case 'notRun': {
+      const r = write.record;
+      await store.recordTicksNotRun(fence, {
+        jobUid: job.uid,
+        namespace: job.namespace,
+        jobName: job.name,
+        outcome: r.outcome,
+        firstTick: wholeSecond(r.firstTick),
+        lastTick: wholeSecond(r.lastTick),
+        count: r.count,
+        reason: r.reason,
+        message: r.message,
+      });
+      return 'ok';
+    }
+    default: {
+      const never: never = write;
+      throw new Error(`unknown ledger write ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+function wholeSecond(d: Date): Date {
+  return new Date(tickSeconds(d) * 1000);
+}
+
+function runOfRow(row: RunRow): LedgerRun {
+  const id: RunId =
+    row.kind === 'scheduled'
+      ? { kind: 'scheduled', tick: row.tick, attempt: row.attempt }
+      : { kind: 'manual', token: row.manualToken, attempt: row.attempt };
+  return {
+    id,
+    podName: row.podName,
+    state: row.state === 'Pending' ? 'Created' : row.state,
+    claimedAt: row.claimedAt,
+    epoch: row.epoch,
+    startedAt: row.startedAt ?? undefined,
+    finishedAt: row.finishedAt ?? undefined,
+    outcome: row.outcome ?? undefined,
+    reason: row.reason ?? undefined,
+    message: row.message ?? undefined,
+  };
+}
+
+function notRunOfRow(row: TicksNotRunRow): NotRunRecord {
+  return {
+    outcome: row.outcome,
+    firstTick: row.firstTick,
+    lastTick: row.lastTick,
+    count: row.count,
+    reason: row.reason,
+    message: row.message,
+    recordedAt: row.recordedAt,
+  };
+}

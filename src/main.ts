@@ -1,0 +1,158 @@
+/**
+ * ssj-operator: the process users run. Reads as a wiring diagram; the pieces live in their
+ * folders (config, observability, runtime, ledger, controller).
+ *
+ * Exit codes: 0 after a clean shutdown (SIGTERM, SIGINT) or `migrate`; 2 for a malformed flag;
+ * 1 for a configuration the operator cannot work with (no usable kubeconfig, the CRD not
+ * installed, no rights to read it). A server that is merely unreachable (the API server,
+ * PostgreSQL) is retried with backoff and reported through logs and readiness, never by exiting.
+ */
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION } from './api/types.ts';
+import { loadKubeConfig } from './config/kubeconfig.ts';
+import type { Options } from './config/options.ts';
+import { loggableOptions } from './config/options.ts';
+import { optionsFromProcessOrExit } from './config/process.ts';
+import { FAULT_ENV, faultHookFrom } from './controller/faults.ts';
+import { kubeWriter } from './controller/kube-writer.ts';
+import { Manager, errorText } from './controller/manager.ts';
+import type { Fence, Ledger } from './ledger/ledger.ts';
+import { statusLedger } from './ledger/status-ledger.ts';
+import { ledgerLogger, openPostgresLedger } from './ledger/postgres-ledger.ts';
+import { newLogger, type Logger } from './observability/log.ts';
+import { newMetrics } from './observability/metrics.ts';
+import { newHealthServer, newMetricsServer } from './observability/server.ts';
+import { onShutdown } from './observability/shutdown.ts';
+import { classify } from './runtime/kube-errors.ts';
+import { createEventRecorder, eventsV1Sink } from './runtime/events.ts';
+import { migrateLedger } from './ledger/postgres/index.ts';
+
+const LEASE_NAME = 'ssj-operator-leader';
+
+async function main(): Promise<void> {
+  const options = optionsFromProcessOrExit();
+  const log = newLogger(options.logLevel);
+  log.info({ options: loggableOptions(options) }, 'starting');
+
+  if (options.command === 'migrate') {
+    const applied = await migrateLedger({ connectionString: options.databaseUrl ?? '' }, ledgerLogger(log));
+    log.info({ applied }, 'ledger migrations applied');
+    return;
+  }
+
+  const kc = kubeConfigOrExit(options, log);
+  await waitForCrd(kc, log);
+
+  // Until Lease-based election lands, this process is the single replica. Its term is its start
+  // time in milliseconds, so a restarted process fences whatever its predecessor left running.
+  if (options.leaderElection.enabled) {
+    log.warn({}, 'leader election is not implemented yet: running as the single replica with its own term');
+  }
+  const fence: Fence = { epoch: Date.now(), holder: options.leaderElection.identity };
+  const lease = { namespace: options.leaderElection.namespace, name: LEASE_NAME, uid: 'single-replica' };
+
+  const metrics = newMetrics();
+  metrics.leader.set(1);
+  metrics.leaderEpoch.set(fence.epoch);
+  let ledger: Ledger = statusLedger;
+  let closeLedger = (): Promise<void> => Promise.resolve();
+  if (options.databaseUrl !== undefined) {
+    const pg = await openPostgresLedger({
+      connectionString: options.databaseUrl,
+      lease,
+      fence,
+      log,
+      retentionMs: options.ledgerRetentionMs,
+    });
+    ledger = pg.ledger;
+    closeLedger = pg.close;
+  }
+
+  const events = createEventRecorder({
+    sink: eventsV1Sink(kc),
+    identity: options.leaderElection.identity,
+    logger: log,
+  });
+  const manager = new Manager({
+    kc,
+    namespace: options.namespace === '' ? undefined : options.namespace,
+    workers: options.workers,
+    resyncPeriodMs: options.resyncPeriodMs,
+    kube: kubeWriter(kc),
+    ledger,
+    events,
+    fence: () => fence,
+    log,
+    metrics,
+    fault: faultHookFrom(process.env[FAULT_ENV], (code) => process.exit(code)),
+  });
+
+  const health = newHealthServer({ bind: options.healthProbeBindAddress, logger: log });
+  health.addReadyCheck('informers', () =>
+    manager.hasSynced() ? { ok: true } : { ok: false, reason: 'caches have not synced yet' },
+  );
+  const metricsServer = newMetricsServer({
+    bind: options.metricsBindAddress,
+    registry: metrics.registry,
+    logger: log,
+  });
+  await Promise.all([health.listen(), metricsServer.listen()]);
+
+  onShutdown(
+    ['SIGTERM', 'SIGINT'],
+    async (signal) => {
+      log.info({ signal }, 'shutting down');
+      await manager.stop();
+      await events.flush();
+      await Promise.all([metricsServer.close(), health.close(), closeLedger()]);
+      log.info({}, 'stopped');
+    },
+    { logger: log },
+  );
+
+  await manager.start();
+  log.info({ mode: ledger.mode, epoch: fence.epoch }, 'controller started');
+}
+
+function kubeConfigOrExit(options: Options, log: Logger): KubeConfig {
+  try {
+    const kc = loadKubeConfig(options.kubeconfig);
+    if (kc.getCurrentCluster() === null) throw new Error('it names no current cluster');
+    return kc;
+  } catch (err) {
+    return fatal(log, `no usable kubeconfig: ${errorText(err)}`);
+  }
+}
+
+/** Waits for the API server; exits when it answers that the CRD is missing or unreadable. */
+async function waitForCrd(kc: KubeConfig, log: Logger): Promise<void> {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, limit: 1 });
+      return;
+    } catch (err) {
+      const e = classify(err);
+      if (e.kind === 'NotFound') {
+        fatal(log, `the CRD ${PLURAL}.${GROUP} is not installed: run "kubectl apply --server-side -f crds/"`);
+      }
+      if (e.kind === 'Forbidden' || e.code === 401) {
+        fatal(log, `not allowed to list ${PLURAL}.${GROUP}: ${e.message}`);
+      }
+      const delayMs = Math.min(30_000, 500 * 2 ** attempt);
+      log.warn({ err: e.message, retryInMs: delayMs }, 'api server unreachable; retrying');
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+}
+
+function fatal(log: Logger, message: string): never {
+  log.error({}, message);
+  process.stderr.write(`ssj-operator: ${message}\n`);
+  process.exit(1);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`ssj-operator: ${errorText(err)}\n`);
+  process.exit(1);
+});

@@ -41,6 +41,37 @@ async function main(): Promise<void> {
   }
 
   const kc = kubeConfigOrExit(options, log);
+  const metrics = newMetrics();
+
+  // Probes answer from the start: while the API server or PostgreSQL is unreachable the
+  // process is alive (liveness passes) but not ready, so it is never restarted into a loop.
+  let manager: Manager | undefined = undefined; // set once the API server answers
+  let ledgerReady = (): boolean => true;
+  const stops: (() => Promise<void>)[] = [];
+  const health = newHealthServer({ bind: options.healthProbeBindAddress, logger: log });
+  health.addReadyCheck('informers', () =>
+    manager?.hasSynced() === true ? { ok: true } : { ok: false, reason: 'caches have not synced yet' },
+  );
+  health.addReadyCheck('ledger', () =>
+    ledgerReady() ? { ok: true } : { ok: false, reason: 'the PostgreSQL ledger is unreachable' },
+  );
+  const metricsServer = newMetricsServer({
+    bind: options.metricsBindAddress,
+    registry: metrics.registry,
+    logger: log,
+  });
+  await Promise.all([health.listen(), metricsServer.listen()]);
+  onShutdown(
+    ['SIGTERM', 'SIGINT'],
+    async (signal) => {
+      log.info({ signal }, 'shutting down');
+      for (const stop of stops) await stop();
+      await Promise.all([metricsServer.close(), health.close()]);
+      log.info({}, 'stopped');
+    },
+    { logger: log },
+  );
+
   await waitForCrd(kc, log);
 
   // Until Lease-based election lands, this process is the single replica. Its term is its start
@@ -50,12 +81,10 @@ async function main(): Promise<void> {
   }
   const fence: Fence = { epoch: Date.now(), holder: options.leaderElection.identity };
   const lease = { namespace: options.leaderElection.namespace, name: LEASE_NAME, uid: 'single-replica' };
-
-  const metrics = newMetrics();
   metrics.leader.set(1);
   metrics.leaderEpoch.set(fence.epoch);
+
   let ledger: Ledger = statusLedger;
-  let closeLedger = (): Promise<void> => Promise.resolve();
   if (options.databaseUrl !== undefined) {
     const pg = await openPostgresLedger({
       connectionString: options.databaseUrl,
@@ -65,7 +94,8 @@ async function main(): Promise<void> {
       retentionMs: options.ledgerRetentionMs,
     });
     ledger = pg.ledger;
-    closeLedger = pg.close;
+    ledgerReady = pg.ready;
+    stops.push(pg.close);
   }
 
   const events = createEventRecorder({
@@ -73,7 +103,7 @@ async function main(): Promise<void> {
     identity: options.leaderElection.identity,
     logger: log,
   });
-  const manager = new Manager({
+  const running = new Manager({
     kc,
     namespace: options.namespace === '' ? undefined : options.namespace,
     workers: options.workers,
@@ -86,31 +116,14 @@ async function main(): Promise<void> {
     metrics,
     fault: faultHookFrom(process.env[FAULT_ENV], (code) => process.exit(code)),
   });
-
-  const health = newHealthServer({ bind: options.healthProbeBindAddress, logger: log });
-  health.addReadyCheck('informers', () =>
-    manager.hasSynced() ? { ok: true } : { ok: false, reason: 'caches have not synced yet' },
-  );
-  const metricsServer = newMetricsServer({
-    bind: options.metricsBindAddress,
-    registry: metrics.registry,
-    logger: log,
-  });
-  await Promise.all([health.listen(), metricsServer.listen()]);
-
-  onShutdown(
-    ['SIGTERM', 'SIGINT'],
-    async (signal) => {
-      log.info({ signal }, 'shutting down');
-      await manager.stop();
-      await events.flush();
-      await Promise.all([metricsServer.close(), health.close(), closeLedger()]);
-      log.info({}, 'stopped');
-    },
-    { logger: log },
+  manager = running;
+  // Stopped first: no reconcile may outlive the ledger or the Event sink it writes to.
+  stops.unshift(
+    () => running.stop(),
+    () => events.flush(),
   );
 
-  await manager.start();
+  await running.start();
   log.info({ mode: ledger.mode, epoch: fence.epoch }, 'controller started');
 }
 

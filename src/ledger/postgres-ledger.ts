@@ -45,7 +45,7 @@ export interface PostgresLedgerOptions {
 
 export async function openPostgresLedger(
   options: PostgresLedgerOptions,
-): Promise<{ ledger: Ledger; close: () => Promise<void> }> {
+): Promise<{ ledger: Ledger; ready: () => boolean; close: () => Promise<void> }> {
   const { log } = options;
   const store = new PostgresLedgerStore({
     connectionString: options.connectionString,
@@ -54,6 +54,8 @@ export async function openPostgresLedger(
   const fence: StoreFence = { lease: options.lease, term: options.fence.epoch, holder: options.fence.holder };
   let state: 'starting' | 'ready' | 'fenced' = 'starting';
   let closed = false;
+  /** The last call found PostgreSQL unreachable. */
+  let unreachable = false;
   let timer: NodeJS.Timeout | undefined;
 
   const prepare = async (attempt: number): Promise<void> => {
@@ -96,9 +98,14 @@ export async function openPostgresLedger(
     if (state === 'starting') throw new LedgerUnavailableError('the ledger database is not ready yet');
     if (state === 'fenced') throw new FencedError('a newer leadership term owns the ledger');
     try {
-      return await work();
+      const result = await work();
+      unreachable = false;
+      return result;
     } catch (err) {
-      if (isLedgerUnavailable(err)) throw new LedgerUnavailableError(err.message, { cause: err });
+      if (isLedgerUnavailable(err)) {
+        unreachable = true;
+        throw new LedgerUnavailableError(err.message, { cause: err });
+      }
       if (err instanceof Error && err.name === 'FencedError') {
         state = 'fenced';
         throw new FencedError(err.message, { cause: err });
@@ -132,6 +139,7 @@ export async function openPostgresLedger(
 
   return {
     ledger,
+    ready: () => state === 'ready' && !unreachable,
     close: async () => {
       closed = true;
       if (timer !== undefined) clearTimeout(timer);

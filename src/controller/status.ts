@@ -183,7 +183,6 @@ function recordOfNotRun(n: NotRunRecord): RunRecord {
     tick: iso(n.firstTick),
     ...(n.count > 1 ? { lastTick: iso(n.lastTick) } : {}),
     count: n.count,
-    attempt: 0,
     outcome: n.outcome,
     reason: n.reason,
     message: n.message,

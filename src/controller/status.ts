@@ -89,9 +89,15 @@ export function summarize(input: SummaryInput): ScheduledSingletonJobStatus {
     conditions,
     ...(activeRun === undefined ? {} : { active: activeOf(activeRun) }),
     ...(lastTick === undefined ? {} : { lastScheduleTime: iso(lastTick) }),
-    ...(lastSucceeded?.finishedAt === undefined ? {} : { lastSuccessfulTime: iso(lastSucceeded.finishedAt) }),
+    // The bounded history can push every finished run out (100 Missed ticks after an outage):
+    // these two then carry over from the prior status rather than vanish.
+    ...latest('lastSuccessfulTime', lastSucceeded?.finishedAt, input.prior?.lastSuccessfulTime),
     ...(plan.nextTick === undefined || job.policy.suspend ? {} : { nextScheduleTime: iso(plan.nextTick) }),
-    ...(lastFinished === undefined ? {} : { lastRun: recordOfRun(lastFinished) }),
+    ...(lastFinished !== undefined
+      ? { lastRun: recordOfRun(lastFinished) }
+      : input.prior?.lastRun === undefined
+        ? {}
+        : { lastRun: input.prior.lastRun }),
     history: history(ledger),
     ledger: {
       ...(plan.bookkeeping.scheduleAnchor === undefined
@@ -112,6 +118,17 @@ export function summarize(input: SummaryInput): ScheduledSingletonJobStatus {
     },
   };
   return status;
+}
+
+function latest(
+  field: 'lastSuccessfulTime',
+  now: Date | undefined,
+  prior: string | undefined,
+): { lastSuccessfulTime?: string } {
+  const candidates = [now?.getTime(), prior === undefined ? undefined : Date.parse(prior)].filter(
+    (t): t is number => t !== undefined && !Number.isNaN(t),
+  );
+  return candidates.length === 0 ? {} : { [field]: iso(new Date(Math.max(...candidates))) };
 }
 
 function readyCondition(input: SummaryInput): Omit<Condition, 'lastTransitionTime' | 'observedGeneration'> {

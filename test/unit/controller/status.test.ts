@@ -154,3 +154,24 @@ describe('status summary', () => {
     assert.ok(view.manualTokens.includes('tok'));
   });
 });
+
+describe('status summary across a bounded history', () => {
+  it('lastRun and lastSuccessfulTime survive when the history no longer holds a finished run', () => {
+    const prior: ScheduledSingletonJobStatus = {
+      lastSuccessfulTime: '2026-11-22T09:00:20Z',
+      lastRun: { podName: 'job-1', attempt: 1, outcome: 'Succeeded', tick: '2026-11-22T09:00:00Z' },
+    };
+    const status = summarize({
+      job: job({}, { schedule: '* * * * *' }),
+      prior,
+      plan: planFor({ job: job({}, { schedule: '* * * * *' }), now: '2026-11-22T14:00:30Z' }),
+      pods: [],
+      ledgerAvailable: true,
+      epoch: 7,
+      now: T('2026-11-22T14:00:30Z'),
+    });
+    assert.equal(status.lastSuccessfulTime, '2026-11-22T09:00:20Z');
+    assert.equal(status.lastRun?.podName, 'job-1');
+    assertValid(status);
+  });
+});

@@ -141,6 +141,7 @@ export function plan(input: PlanInput): Plan {
   retryFailedRun(p, snapshot, now);
   startManualRun(p, snapshot, now);
   cleanUpHistory(p, snapshot);
+  p.dropActionsOnEndedRuns();
 
   const from = walkAnchor(p.ledger, p.bookkeeping, job.createdAt);
   const nextTick = schedule.next(from.getTime() > now.getTime() ? from : now) ?? undefined;
@@ -188,6 +189,20 @@ class Planner {
 
   bookkeep(change: Partial<Bookkeeping>): void {
     this.bookkeeping = { ...this.bookkeeping, ...change };
+  }
+
+  /**
+   * A run this plan ends (Replace, TimedOut) gets no Pod create and no Lost check: the create
+   * would start what was just stopped, the check would record a second outcome.
+   */
+  dropActionsOnEndedRuns(): void {
+    const ended = new Set(this.ledger.runs.filter((r) => r.state === 'Finished').map((r) => r.podName));
+    for (let i = this.actions.length - 1; i >= 0; i--) {
+      const a = this.actions[i];
+      if (a !== undefined && (a.kind === 'createPod' || a.kind === 'confirmLost') && ended.has(a.podName)) {
+        this.actions.splice(i, 1);
+      }
+    }
   }
 
   wakeAt(at: Date): void {
@@ -257,23 +272,41 @@ export function walkAnchor(ledger: LedgerView, bookkeeping: Bookkeeping, created
 
 function observePods(p: Planner, s: Snapshot, now: Date): void {
   const { pods } = s;
+  const created = s.recentlyCreated ?? new Set<string>();
   const byName = new Map(pods.map((pod) => [pod.name, pod]));
   const known = new Set<string>();
 
   for (const run of s.ledger.runs) {
     known.add(run.podName);
-    if (run.state === 'Finished') continue;
+    if (run.state === 'Finished') {
+      // A Replaced or TimedOut run's Pod is stopped, also when the cache showed it only later.
+      const left = byName.get(run.podName);
+      if ((run.outcome === 'Replaced' || run.outcome === 'TimedOut') && left !== undefined && isLive(left)) {
+        p.actions.push({ kind: 'deletePod', podName: left.name, uid: left.uid, why: run.outcome });
+      }
+      continue;
+    }
     const pod = byName.get(run.podName);
     if (pod === undefined) {
       // A claimed run whose Pod was never created is created below, under the one-live-Pod rule.
-      if (run.state !== 'Claimed') p.actions.push({ kind: 'confirmLost', run: run.id, podName: run.podName });
+      if (run.state !== 'Claimed' || created.has(run.podName)) {
+        p.actions.push({ kind: 'confirmLost', run: run.id, podName: run.podName });
+      }
       continue;
     }
     observeRun(p, s, run, pod, now);
   }
 
+  const anchor = walkAnchor(s.ledger, s.job.bookkeeping, s.job.createdAt);
   for (const pod of pods) {
     if (known.has(pod.name) || pod.run === null) continue;
+    if (pod.run.kind === 'scheduled' && pod.run.tick.getTime() <= anchor.getTime()) {
+      // Its tick is accounted for: the bounded status history dropped the finished run's
+      // record. Adopting it would run history twice; a live one is a stopped run's leftover.
+      if (isLive(pod))
+        p.actions.push({ kind: 'deletePod', podName: pod.name, uid: pod.uid, why: 'Replaced' });
+      continue;
+    }
     // A Pod of ours the ledger does not know: a lost claim (the ledger was reset or restored).
     // Adopt it so it is accounted for and never duplicated.
     p.event('Warning', 'UnexpectedPod', `adopting pod ${pod.name}, which the ledger did not know`);
@@ -285,7 +318,7 @@ function observePods(p: Planner, s: Snapshot, now: Date): void {
 
   // Claimed runs whose Pod does not exist yet: create it, unless another Pod still lives.
   for (const run of p.ledger.runs) {
-    if (run.state !== 'Claimed' || byName.has(run.podName)) continue;
+    if (run.state !== 'Claimed' || byName.has(run.podName) || created.has(run.podName)) continue;
     if (liveOtherPods(s.pods, run.podName).length === 0) {
       p.actions.push({ kind: 'createPod', run: run.id, podName: run.podName });
     }
@@ -356,6 +389,10 @@ function finish(
 ): void {
   p.write({ kind: 'finished', run: run.id, outcome, reason, message, at });
   p.event(outcome === 'Succeeded' ? 'Normal' : 'Warning', `Run${outcome}`, message);
+}
+
+function isLive(pod: PodView): boolean {
+  return !isTerminal(pod.phase) && !pod.deleting;
 }
 
 /** Pods of the job, other than `except`, that may still be running. */
@@ -485,7 +522,7 @@ function runDueTick(p: Planner, s: Snapshot, schedule: Schedule, anchor: Date, n
 function retryFailedRun(p: Planner, s: Snapshot, now: Date): void {
   const policy = s.job.policy;
   if (policy.maxAttempts <= 1) return;
-  const newest = p.ledger.runs[0];
+  const newest = [...p.ledger.runs].sort((a, b) => b.claimedAt.getTime() - a.claimedAt.getTime())[0];
   if (newest === undefined || newest.state !== 'Finished') return;
   if (newest.outcome === 'Succeeded' || newest.outcome === 'Replaced') return;
   if (newest.id.attempt >= policy.maxAttempts) return;

@@ -116,8 +116,12 @@ export class Reconciler {
     this.deps = deps;
   }
 
+  /** Pods this process created whose record has not reached the ledger yet, per job UID. */
+  private readonly recentlyCreated = new Map<string, Set<string>>();
+
   forget(uid: string): void {
     this.templateVerdicts.delete(uid);
+    this.recentlyCreated.delete(uid);
   }
 
   async reconcile(key: string, signal?: AbortSignal): Promise<ReconcileResult> {
@@ -143,24 +147,45 @@ export class Reconciler {
       ledger = viewFromStatus(job.status);
     }
     d.observer?.ledgerAvailable(ledgerAvailable);
+    const recentlyCreated = this.recentlyCreatedFor(jobRef.uid, ledger);
 
     const now = d.now();
     const parsed = d.schedules.parse(view.policy.schedule, view.policy.timeZone);
     const templateProblem = view.deleting ? undefined : await this.templateProblem(job, view, fence);
     const result = plan({
-      snapshot: { job: view, pods: pods.map(podView), ledger, ledgerAvailable },
+      snapshot: { job: view, pods: pods.map(podView), ledger, ledgerAvailable, recentlyCreated },
       schedule: parsed.ok ? { ok: true, schedule: parsed.schedule } : { ok: false, problem: parsed.error },
       templateProblem,
       now,
     });
 
-    await new Execution(d, job, jobRef, fence, result, ledgerAvailable, pods, signal).run();
+    const created = await new Execution(d, job, jobRef, fence, result, ledgerAvailable, pods, signal).run();
+    if (created.length > 0) {
+      let names = this.recentlyCreated.get(jobRef.uid);
+      if (names === undefined) this.recentlyCreated.set(jobRef.uid, (names = new Set()));
+      for (const name of created) names.add(name);
+      // The record of the new Pods waits for a fresh reconcile, queued behind the other jobs
+      // due now, so that status writes never delay their Pods.
+      return { requeueAfterMs: 0 };
+    }
     return this.requeue(result, d.now());
   }
 
   private requeue(result: Plan, now: Date): ReconcileResult {
     if (result.requeueAt === undefined) return {};
     return { requeueAfterMs: Math.max(0, result.requeueAt.getTime() - now.getTime()) };
+  }
+
+  /** Forgets created Pods the ledger now records, and returns the rest. */
+  private recentlyCreatedFor(uid: string, ledger: LedgerView): ReadonlySet<string> | undefined {
+    const names = this.recentlyCreated.get(uid);
+    if (names === undefined) return undefined;
+    for (const name of names) {
+      const run = ledger.runs.find((r) => r.podName === name);
+      if (run === undefined || run.state !== 'Claimed') names.delete(name);
+    }
+    if (names.size === 0) this.recentlyCreated.delete(uid);
+    return names;
   }
 
   private async templateProblem(
@@ -222,31 +247,48 @@ class Execution {
     this.ledger = result.ledger;
   }
 
-  async run(): Promise<ScheduledSingletonJob> {
+  /** Runs the plan; resolves to the names of the Pods it created. */
+  async run(): Promise<string[]> {
+    if (!this.ledgerAvailable) {
+      // Nothing is decided while the ledger is down: no claim, no outcome, no deletion. The
+      // Pods stay as the evidence the next reconcile re-derives outcomes from; the status only
+      // says why (Ready=False, LedgerUnavailable).
+      this.ledger = viewFromStatus(this.job.status);
+      await this.writeStatus(false);
+      return [];
+    }
     const { actions } = this.result;
-    const first = actions.filter(isClaimOrCreate);
-    const rest = actions.filter((a) => !isClaimOrCreate(a));
-    let statusClaimed = false;
-    for (const action of first) {
+    const postgres = this.d.ledger.mode === 'postgres';
+    // With PostgreSQL, the records of ticks before the claimed one go first: a crash after the
+    // claim must not lose them (the walk moves past them once the claim is in).
+    const early = (a: Action): boolean =>
+      isClaimOrCreate(a) || (postgres && a.kind === 'ledger' && a.write.kind === 'notRun');
+    // In status-only mode a Pod is created only after a status write of this very reconcile
+    // passed its resourceVersion precondition: the claim, or, for an earlier claim, a write
+    // that proves the view it was planned from is current.
+    let statusCurrent = postgres;
+    for (const action of actions.filter(early)) {
       this.checkLeading();
-      if (action.kind === 'ledger' && this.d.ledger.mode === 'status') {
-        if (!statusClaimed) {
-          await this.writeStatus();
-          statusClaimed = true;
+      if (!statusCurrent && (action.kind === 'ledger' || action.kind === 'createPod')) {
+        await this.writeStatus(true);
+        statusCurrent = true;
+        if (action.kind === 'ledger') {
           this.d.fault?.('after-claim');
+          continue;
         }
-        continue;
+      } else if (!postgres && action.kind === 'ledger') {
+        continue; // already in the status just written
       }
       await this.execute(action);
-      if (action.kind === 'ledger') this.d.fault?.('after-claim');
+      if (action.kind === 'ledger' && action.write.kind === 'claim') this.d.fault?.('after-claim');
       if (action.kind === 'createPod') this.d.fault?.('after-create');
     }
-    for (const action of rest) {
+    for (const action of actions.filter((a) => !early(a))) {
       this.checkLeading();
       await this.execute(action);
     }
-    await this.writeStatus();
-    return this.job;
+    if (this.createdThisRun.size === 0) await this.writeStatus(false);
+    return [...this.createdThisRun];
   }
 
   private checkLeading(): void {
@@ -266,14 +308,15 @@ class Execution {
       }
       case 'createPod': {
         if (this.finishedClaims.has(action.podName)) return;
+        if (await this.anotherPodMayRun(action.podName)) return;
         const pod = buildPod(this.ref, templateOf(this.job), action.run, action.podName, this.fence);
         const outcome = await d.kube.createPod(pod);
         const skew =
           action.run.kind === 'scheduled'
             ? (d.now().getTime() - action.run.tick.getTime()) / 1000
             : undefined;
+        this.createdThisRun.add(action.podName);
         if (outcome === 'created') {
-          this.createdThisRun.add(action.podName);
           d.observer?.podCreated(this.ref, action.run, skew);
           this.event('Normal', 'RunCreated', `created pod ${action.podName}`);
         }
@@ -311,6 +354,28 @@ class Execution {
     }
   }
 
+  /**
+   * The cache may not show a Pod that still runs: one a crashed reconcile created, or a
+   * replaced one not seen yet. Before a create, the runs whose Pods might live are read live
+   * (a run that ended Succeeded, Failed or Lost has no live Pod, so a quiet job costs no read).
+   * A stopped run's live Pod is deleted; any live Pod defers the create.
+   */
+  private async anotherPodMayRun(podName: string): Promise<boolean> {
+    for (const run of this.ledger.runs) {
+      if (run.podName === podName) continue;
+      if (run.outcome === 'Succeeded' || run.outcome === 'Failed' || run.outcome === 'Lost') continue;
+      const cached = this.pods.find((p) => p.metadata?.name === run.podName);
+      if (cached !== undefined && isTerminalPod(cached)) continue;
+      const live = await this.d.kube.getPod(this.ref.namespace, run.podName);
+      if (live === undefined || isTerminalPod(live)) continue;
+      if (run.state === 'Finished' && live.metadata?.deletionTimestamp === undefined) {
+        await this.d.kube.deletePod(this.ref.namespace, run.podName, live.metadata?.uid ?? '');
+      }
+      return true;
+    }
+    return false;
+  }
+
   private observeWrite(write: LedgerWrite): void {
     if (write.kind === 'finished') this.d.observer?.runFinished(write.outcome);
     if (write.kind === 'notRun') this.d.observer?.ticksNotRun(write.record.outcome, write.record.count);
@@ -330,17 +395,24 @@ class Execution {
     );
   }
 
-  private async writeStatus(): Promise<void> {
+  /** `force` writes even an unchanged status: the write's precondition is the point. */
+  private async writeStatus(force: boolean): Promise<void> {
     const status = summarize({
       job: jobView(this.job),
       prior: this.job.status,
-      plan: { ...this.result, ledger: this.ledger },
+      // While the ledger is down the bookkeeping stays as it was: a resume or an edit is
+      // committed with the records it implies, not before them.
+      plan: {
+        ...this.result,
+        ledger: this.ledger,
+        ...(this.ledgerAvailable ? {} : { bookkeeping: jobView(this.job).bookkeeping }),
+      },
       pods: this.pods.map(podView),
       ledgerAvailable: this.ledgerAvailable,
       epoch: this.fence.epoch,
       now: this.d.now(),
     });
-    if (isDeepStrictEqual(normalize(status), normalize(this.job.status))) return;
+    if (!force && isDeepStrictEqual(normalize(status), normalize(this.job.status))) return;
     try {
       this.job = await this.d.kube.replaceJobStatus({ ...this.job, status });
       this.d.observer?.statusWrite('ok');
@@ -350,6 +422,10 @@ class Execution {
       throw err;
     }
   }
+}
+
+function isTerminalPod(pod: V1Pod): boolean {
+  return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
 }
 
 function isClaimOrCreate(a: Action): boolean {

@@ -73,6 +73,11 @@ export interface Snapshot {
   readonly ledger: LedgerView;
   /** False while the ledger cannot be reached: nothing new is claimed. */
   readonly ledgerAvailable: boolean;
+  /**
+   * Pods this process created whose creation the ledger does not show yet (the record follows
+   * the create). Such a Pod missing from the cache is checked live, never created again.
+   */
+  readonly recentlyCreated?: ReadonlySet<string> | undefined;
 }
 
 export function isTerminal(phase: PodPhase): boolean {

@@ -17,6 +17,7 @@ import type { Plan } from './plan.ts';
 import type { JobView, PodView } from './snapshot.ts';
 
 export const HISTORY_LIMIT = 20;
+export const RUNS_KEPT = 10;
 
 export interface SummaryInput {
   readonly job: JobView;
@@ -207,14 +208,25 @@ function recordOfNotRun(n: NotRunRecord): RunRecord {
   };
 }
 
-/** Finished runs and ticks not run, newest first, bounded. */
+/**
+ * Finished runs and ticks not run, newest first, bounded. The newest RUNS_KEPT runs always stay
+ * (DESIGN.md: at least the last 10 runs): a burst of Missed ticks after an outage must not push
+ * out a run whose Pod was just stopped, or the status-only ledger would forget it.
+ */
 function history(ledger: LedgerView): RunRecord[] {
-  const entries: { at: number; record: RunRecord }[] = [
-    ...ledger.runs.filter(isFinished).map((r) => ({ at: occasionTime(r), record: recordOfRun(r) })),
+  type Entry = { at: number; record: RunRecord };
+  const newestFirst = (a: Entry, b: Entry) =>
+    b.at - a.at || (b.record.attempt ?? 0) - (a.record.attempt ?? 0);
+  const runs: Entry[] = ledger.runs
+    .filter(isFinished)
+    .map((r) => ({ at: occasionTime(r), record: recordOfRun(r) }))
+    .sort(newestFirst);
+  const kept = runs.slice(0, RUNS_KEPT);
+  const others: Entry[] = [
+    ...runs.slice(RUNS_KEPT),
     ...ledger.notRun.map((n) => ({ at: n.lastTick.getTime(), record: recordOfNotRun(n) })),
-  ];
-  entries.sort((a, b) => b.at - a.at || (b.record.attempt ?? 0) - (a.record.attempt ?? 0));
-  return entries.slice(0, HISTORY_LIMIT).map((e) => e.record);
+  ].sort(newestFirst);
+  return [...kept, ...others.slice(0, HISTORY_LIMIT - kept.length)].sort(newestFirst).map((e) => e.record);
 }
 
 function isFinished(r: LedgerRun): r is LedgerRun & { outcome: RunOutcome } {

@@ -175,3 +175,24 @@ describe('status summary across a bounded history', () => {
     assertValid(status);
   });
 });
+
+describe('status history', () => {
+  it('keeps the 10 newest runs however many Missed ticks follow them', () => {
+    const runs = Array.from({ length: 12 }, (_, i) =>
+      run(tickRun(`2026-11-22T09:${String(i * 2).padStart(2, '0')}:00Z`), {
+        state: 'Finished',
+        outcome: 'Succeeded',
+        finishedAt: T(`2026-11-22T09:${String(i * 2).padStart(2, '0')}:30Z`),
+      }),
+    );
+    const missed = Array.from({ length: 30 }, (_, i) =>
+      notRun({ firstTick: T(`2026-11-22T10:${String(i).padStart(2, '0')}:00Z`) }),
+    );
+    const status = statusOf(planFor({ now: '2026-11-22T10:31:00Z', ledger: ledger(runs, missed) }));
+    const history = status.history ?? [];
+    assert.equal(history.length, 20);
+    assert.equal(history.filter((h) => h.outcome === 'Succeeded').length, 10);
+    assert.equal(history[0]?.outcome, 'Missed');
+    assertValid(status);
+  });
+});

@@ -1,0 +1,322 @@
+/**
+ * Property-based tests of the product's invariants (DESIGN.md, "Invariants"): the real `plan`
+ * and the real `Reconciler`, driven through fake clients (./sim/) over random interleavings of
+ * ticks, Pod life cycles, informer lag, failed calls, controller crashes and restarts, stale
+ * leaders, suspensions and ledger outages. After every scenario the chaos stops, one healthy
+ * leader settles the job, and the checkers read what the fake API server and ledger recorded:
+ *
+ * - one Pod per run: no Pod name is ever created twice (one window is inherent to claim-then-
+ *   create and allowed, see sim/invariants.ts `checkPods`), no Pod is created while another Pod
+ *   of the job may still run, and a retry is a later attempt of the newest tick only;
+ * - one record per tick: the ticks in (creation, now] are tiled exactly once by runs and
+ *   Skipped/Missed records (the status-only ledger's bounded history excepted, see `checkTicks`);
+ * - Lost only once the Pod is gone or can no longer run;
+ * - outcomes are final: a committed outcome never changes, in the status or in the ledger.
+ *
+ * The last describe block pins the shrunk counterexamples fast-check found, as short stories;
+ * each fails until the bug it names is fixed, and each property runs them first (`examples`).
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import type { Invariant } from './sim/invariants.ts';
+import { configArb, stepsArb, type ConfigOptions } from './sim/scenario.ts';
+import { runScenario, type Report, type Step, type WorldConfig } from './sim/world.ts';
+
+const NUM_RUNS = 100;
+const MAX_STEPS = 100;
+
+/** The job most counterexamples shrank to: a 2-second schedule, Forbid, no retries, no Pods kept. */
+const BASE: WorldConfig = {
+  schedule: '*/2 * * * * *',
+  periodMs: 2000,
+  concurrencyPolicy: 'Forbid',
+  maxAttempts: 1,
+  backoffSeconds: 0,
+  maxPendingSeconds: undefined,
+  startingDeadlineSeconds: undefined,
+  successfulRunsHistoryLimit: 0,
+  failedRunsHistoryLimit: 0,
+  ledger: 'status',
+  processes: 1,
+  admission: false,
+  createdOffsetMs: 0,
+};
+
+interface Story {
+  readonly config: WorldConfig;
+  readonly steps: readonly Step[];
+}
+
+const story = (over: Partial<WorldConfig>, steps: Step[]): Story => ({ config: { ...BASE, ...over }, steps });
+
+// Step builders, so the stories read as stories.
+const toTick = (periods = 1): Step => ({ kind: 'wait', eighths: 8 * periods });
+const reconcile = (proc = 0): Step => ({ kind: 'reconcile', proc });
+const syncJobs = (proc = 0): Step => ({ kind: 'sync', proc, cache: 'jobs', quarters: 4 });
+const syncPods = (proc = 0): Step => ({ kind: 'sync', proc, cache: 'pods', quarters: 4 });
+const pod = (pick: number, act: Extract<Step, { kind: 'pod' }>['act']): Step => ({ kind: 'pod', pick, act });
+const exitAt = (point: 'after-claim' | 'after-create', proc = 0): Step => ({ kind: 'armExit', proc, point });
+const ledgerUp = (up: boolean): Step => ({ kind: 'ledgerUp', up });
+const suspend = (value: boolean): Step => ({ kind: 'suspend', value });
+
+/** The counterexamples, shrunk by fast-check and retold by hand (see the regressions below). */
+const STORIES = {
+  ownCreateNotRecorded: story({}, [
+    toTick(),
+    reconcile(),
+    pod(0, 'forceRemove'),
+    syncJobs(),
+    syncPods(),
+    reconcile(),
+  ]),
+  staleClaimRecreated: story({}, [
+    toTick(),
+    exitAt('after-create'),
+    reconcile(),
+    pod(0, 'start'),
+    pod(0, 'succeed'),
+    reconcile(),
+    syncPods(),
+    reconcile(),
+  ]),
+  staleLeaderRecreates: story({ processes: 2 }, [
+    toTick(),
+    reconcile(0),
+    syncJobs(0),
+    pod(0, 'start'),
+    pod(0, 'succeed'),
+    syncJobs(1),
+    syncPods(1),
+    reconcile(1),
+    syncPods(0),
+    reconcile(0),
+  ]),
+  newLeaderOwnCreateNotRecorded: story({ processes: 2, admission: true }, [
+    toTick(),
+    reconcile(1),
+    pod(0, 'forceRemove'),
+    syncJobs(1),
+    syncPods(1),
+    reconcile(1),
+  ]),
+  newLeaderOwnCreateNotRecordedPostgres: story({ ledger: 'postgres', processes: 2 }, [
+    toTick(),
+    reconcile(1),
+    pod(0, 'forceRemove'),
+    syncPods(1),
+    reconcile(1),
+  ]),
+  replaceBehindPodCache: story({ concurrencyPolicy: 'Replace' }, [
+    toTick(),
+    reconcile(),
+    syncJobs(),
+    toTick(),
+    reconcile(),
+    syncJobs(),
+    reconcile(),
+  ]),
+  forgottenRunRetried: story({ maxAttempts: 2, failedRunsHistoryLimit: 1 }, [
+    toTick(),
+    reconcile(),
+    syncJobs(),
+    syncPods(),
+    pod(0, 'start'),
+    toTick(50),
+    pod(0, 'fail'),
+    syncPods(),
+    reconcile(),
+    syncJobs(),
+    pod(1, 'start'),
+    pod(1, 'succeed'),
+    syncPods(),
+    reconcile(),
+  ]),
+  replaceCreatesReplacedPod: story({ concurrencyPolicy: 'Replace' }, [
+    toTick(),
+    exitAt('after-claim'),
+    reconcile(),
+    toTick(),
+    reconcile(),
+  ]),
+  missedLostAfterClaim: story({ ledger: 'postgres' }, [toTick(2), exitAt('after-claim'), reconcile()]),
+  staleStatusWhileLedgerDown: story({ ledger: 'postgres' }, [
+    toTick(),
+    reconcile(),
+    syncJobs(),
+    syncPods(),
+    pod(0, 'start'),
+    pod(0, 'succeed'),
+    syncPods(),
+    reconcile(),
+    ledgerUp(false),
+    syncPods(),
+    reconcile(),
+  ]),
+  resumeWhileLedgerDown: story({ ledger: 'postgres' }, [
+    suspend(true),
+    syncJobs(),
+    reconcile(),
+    ledgerUp(false),
+    suspend(false),
+    toTick(),
+    syncJobs(),
+    reconcile(),
+  ]),
+  outcomeWhileLedgerDown: story({ ledger: 'postgres' }, [
+    toTick(),
+    reconcile(),
+    syncJobs(),
+    pod(0, 'start'),
+    pod(0, 'fail'),
+    ledgerUp(false),
+    syncPods(),
+    reconcile(),
+  ]),
+  lostAndReplacedAtOnce: story({ ledger: 'postgres', concurrencyPolicy: 'Replace' }, [
+    toTick(),
+    reconcile(),
+    syncPods(),
+    reconcile(),
+    pod(0, 'forceRemove'),
+    syncPods(),
+    syncJobs(),
+    toTick(),
+    reconcile(),
+  ]),
+} satisfies Record<string, Story>;
+
+function explain(report: Report, only?: Invariant): string {
+  const shown = report.violations.filter((v) => only === undefined || v.invariant === only);
+  const lines = shown.slice(0, 12).map((v) => `[${v.invariant}] ${v.message}`);
+  if (shown.length > lines.length) lines.push(`... and ${shown.length - lines.length} more`);
+  return `${lines.join('\n')}\ntrace (first 60 lines):\n${report.trace.slice(0, 60).join('\n')}`;
+}
+
+function property(name: string, options: ConfigOptions, examples: readonly Story[]): void {
+  it(name, async () => {
+    await fc.assert(
+      fc.asyncProperty(configArb(options), stepsArb(MAX_STEPS), async (config, steps) => {
+        const report = await runScenario(config, steps);
+        if (report.violations.length > 0) throw new Error(explain(report));
+      }),
+      {
+        numRuns: NUM_RUNS,
+        examples: examples.map((s) => [s.config, [...s.steps]]),
+        // Shrinking a long failing scenario can take a while; what it has shrunk by then is shown.
+        interruptAfterTimeLimit: 8000,
+      },
+    );
+  });
+}
+
+describe('the reconciler in a simulated cluster: one Pod per run, one record per tick, Lost only when gone, final outcomes', () => {
+  property(
+    'status-only ledger, one controller that crashes and restarts, with lagging caches and failing calls',
+    { ledger: 'status', processes: 1 },
+    [
+      STORIES.ownCreateNotRecorded,
+      STORIES.staleClaimRecreated,
+      STORIES.replaceBehindPodCache,
+      STORIES.replaceCreatesReplacedPod,
+      STORIES.forgottenRunRetried,
+    ],
+  );
+
+  property(
+    'status-only ledger, a stale leader racing the new one (with or without the admission policy)',
+    { ledger: 'status', processes: 2 },
+    [STORIES.staleLeaderRecreates],
+  );
+
+  property(
+    'status-only ledger, a stale leader racing the new one, Pods of the old term refused by the admission policy',
+    { ledger: 'status', processes: 2, admission: true },
+    [STORIES.newLeaderOwnCreateNotRecorded],
+  );
+
+  property(
+    'postgres-semantics ledger, one controller that crashes and restarts, and PostgreSQL outages',
+    { ledger: 'postgres', processes: 1 },
+    [
+      STORIES.missedLostAfterClaim,
+      STORIES.outcomeWhileLedgerDown,
+      STORIES.lostAndReplacedAtOnce,
+      STORIES.staleStatusWhileLedgerDown,
+      STORIES.resumeWhileLedgerDown,
+    ],
+  );
+
+  property(
+    'postgres-semantics ledger, a stale leader fenced by the ledger racing the new one',
+    { ledger: 'postgres', processes: 2 },
+    [STORIES.newLeaderOwnCreateNotRecordedPostgres],
+  );
+});
+
+async function violationsOf(s: Story, invariant: Invariant): Promise<string> {
+  const report = await runScenario(s.config, s.steps);
+  return report.violations.some((v) => v.invariant === invariant) ? explain(report, invariant) : '';
+}
+
+describe('stale leaders: what fences them', () => {
+  it('with the admission policy, a stale leader (status-only ledger) may claim a tick but its Pod is refused, and the new leader runs that claim under the same name', async () => {
+    // The story of the regression below (a stale leader re-creating a finished run's Pod), with the policy on.
+    const fenced = story({ processes: 2, admission: true }, [...STORIES.staleLeaderRecreates.steps]);
+    const fencedReport = await runScenario(fenced.config, fenced.steps);
+    assert.equal(fencedReport.violations.length, 0, explain(fencedReport));
+    assert.ok(
+      fencedReport.trace.some((l) => l.includes('ForbiddenError')),
+      'the stale leader tried and was refused',
+    );
+  });
+});
+
+describe('regressions: the counterexamples fast-check found, retold', () => {
+  it('a Pod deleted before any reconcile observed it is not created again (the reconcile that created it records it)', async () => {
+    assert.equal(await violationsOf(STORIES.ownCreateNotRecorded, 'one Pod per run'), '');
+  });
+
+  it('a Pod whose run has finished and whose Pod was cleaned up is not created again from a stale job cache', async () => {
+    assert.equal(await violationsOf(STORIES.staleClaimRecreated, 'one Pod per run'), '');
+  });
+
+  it('a stale leader (status-only ledger, no admission policy) does not create again a Pod the new leader finished and cleaned up', async () => {
+    assert.equal(await violationsOf(STORIES.staleLeaderRecreates, 'one Pod per run'), '');
+  });
+
+  it('Replace deletes the replaced Pod and waits for it to be gone even when the Pod cache has not seen it yet', async () => {
+    assert.equal(await violationsOf(STORIES.replaceBehindPodCache, 'one live Pod per job'), '');
+    assert.equal(await violationsOf(STORIES.replaceBehindPodCache, 'ended runs stop'), '');
+  });
+
+  it('Replace does not create the Pod of the run it replaces (a claim left by a crash, replaced at the next tick)', async () => {
+    assert.equal(await violationsOf(STORIES.replaceCreatesReplacedPod, 'ended runs stop'), '');
+  });
+
+  it('a finished run that the bounded status history dropped is neither adopted as unknown nor retried after later ticks ran', async () => {
+    assert.equal(await violationsOf(STORIES.forgottenRunRetried, 'the ledger remembers'), '');
+    assert.equal(await violationsOf(STORIES.forgottenRunRetried, 'retries'), '');
+    assert.equal(await violationsOf(STORIES.forgottenRunRetried, 'one Pod per run'), '');
+  });
+
+  it('postgres: ticks Missed before a claimed tick are recorded even if the controller exits right after the claim', async () => {
+    assert.equal(await violationsOf(STORIES.missedLostAfterClaim, 'one record per tick'), '');
+  });
+
+  it('postgres: an outcome observed while PostgreSQL was down is kept when it returns', async () => {
+    assert.equal(await violationsOf(STORIES.outcomeWhileLedgerDown, 'outcomes are final'), '');
+  });
+
+  it('postgres: a run found gone at the tick that replaces it gets one outcome, the same in the status and the ledger', async () => {
+    assert.equal(await violationsOf(STORIES.lostAndReplacedAtOnce, 'outcomes are final'), '');
+  });
+
+  it('postgres: while PostgreSQL is down, no Pod is created from a stale status for a run that has finished', async () => {
+    assert.equal(await violationsOf(STORIES.staleStatusWhileLedgerDown, 'one Pod per run'), '');
+  });
+
+  it('postgres: ticks skipped while suspended are recorded even when the job is resumed while PostgreSQL is down', async () => {
+    assert.equal(await violationsOf(STORIES.resumeWhileLedgerDown, 'one record per tick'), '');
+  });
+});

@@ -1,0 +1,337 @@
+/**
+ * An in-memory API server for one namespace: ScheduledSingletonJobs and Pods, each change
+ * stamped with a global resourceVersion, and every version kept so that an informer cache can
+ * be replayed at any past version (./controller.ts).
+ *
+ * What it promises, as the real one does: a Pod name is unique among existing Pods (a create
+ * of a taken name answers 'exists', the 409 AlreadyExists); a status replace with a stale
+ * resourceVersion throws the reconciler's StatusConflictError; a delete carries a UID
+ * precondition; deleting a Pod that may still run only marks it (deletionTimestamp) until the
+ * "kubelet" removes it; an optional admission rule refuses a Pod whose ssj.dev/epoch is older
+ * than the leader Lease's term (DESIGN.md, "Stale leaders are fenced").
+ *
+ * What it records for the checkers (./invariants.ts): every Pod ever created, with the Pods of
+ * the same job that were alive at that instant, and every committed status.
+ *
+ * Time is the world's fake clock; nothing here reads a real clock or does I/O.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import type { ScheduledSingletonJob, ScheduledSingletonJobSpec } from '../../../../src/api/types.ts';
+import { ANNOTATION_EPOCH, ANNOTATION_HOLDER, LABEL_JOB } from '../../../../src/api/types.ts';
+import { StatusConflictError } from '../../../../src/controller/reconciler.ts';
+
+export const NAMESPACE = 'ns';
+
+/** A transient failure the fake network injects (a timeout, a reset connection). */
+export class NetworkError extends Error {
+  override readonly name = 'NetworkError';
+}
+
+/** The admission policy's refusal of a Pod from a leader whose term is over. */
+export class ForbiddenError extends Error {
+  override readonly name = 'ForbiddenError';
+}
+
+interface Version<T> {
+  readonly rv: number;
+  readonly obj: T | undefined;
+}
+
+/** Every version of every object of one kind, by name. */
+class Versions<T> {
+  private readonly byName = new Map<string, Version<T>[]>();
+
+  put(name: string, rv: number, obj: T | undefined): void {
+    let list = this.byName.get(name);
+    if (list === undefined) this.byName.set(name, (list = []));
+    list.push({ rv, obj: obj === undefined ? undefined : structuredClone(obj) });
+  }
+
+  /** The object as it was at resourceVersion `rv` (undefined when absent then). */
+  at(name: string, rv: number): T | undefined {
+    const list = this.byName.get(name) ?? [];
+    for (let i = list.length - 1; i >= 0; i--) {
+      const v = list[i]!;
+      if (v.rv <= rv) return v.obj === undefined ? undefined : structuredClone(v.obj);
+    }
+    return undefined;
+  }
+
+  /** The live object, not copied: callers inside the server only. */
+  current(name: string): T | undefined {
+    return this.byName.get(name)?.at(-1)?.obj;
+  }
+
+  names(): string[] {
+    return [...this.byName.keys()];
+  }
+}
+
+export interface CreatedPod {
+  readonly name: string;
+  readonly uid: string;
+  readonly job: string;
+  readonly at: number;
+  readonly holder: string;
+  /** Other Pods of the job that could still run when this one was created. */
+  readonly liveOthers: readonly string[];
+  /** Whether a committed ledger record already said this run's Pod had been created. */
+  readonly knownToLedger: boolean;
+  /** How the reconcile that created it ended: the window between a create and its record. */
+  ending: 'under way' | 'completed' | 'failed' | 'crashed';
+  /**
+   * The creating process died later. The reconciler records a new Pod in its next reconcile of
+   * the job (so status writes never delay other jobs' Pods), so until then the window is open.
+   */
+  creatorDied?: boolean;
+}
+
+export type PodPhaseName = 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+
+export interface ServerHooks {
+  /** A status replace was committed (after the object is stored). */
+  statusCommitted?(job: ScheduledSingletonJob): void;
+  /** Whether the ledger has committed that the run of this Pod has (had) a Pod. */
+  ledgerKnows?(pod: V1Pod): boolean;
+}
+
+export class ApiServer {
+  rv = 1;
+  /** The leader Lease's current term, when the admission policy is installed. */
+  admissionEpoch: number | undefined;
+  readonly created: CreatedPod[] = [];
+  private readonly jobs = new Versions<ScheduledSingletonJob>();
+  private readonly pods = new Versions<V1Pod>();
+  private uidCounter = 0;
+  private readonly clock: () => number;
+  private readonly hooks: ServerHooks;
+
+  constructor(clock: () => number, hooks: ServerHooks = {}) {
+    this.clock = clock;
+    this.hooks = hooks;
+  }
+
+  // ---- jobs
+
+  createJob(name: string, uid: string, spec: ScheduledSingletonJobSpec): ScheduledSingletonJob {
+    const job: ScheduledSingletonJob = {
+      apiVersion: 'ssj.dev/v1alpha1',
+      kind: 'ScheduledSingletonJob',
+      metadata: {
+        name,
+        namespace: NAMESPACE,
+        uid,
+        generation: 1,
+        resourceVersion: String(++this.rv),
+        creationTimestamp: new Date(Math.floor(this.clock() / 1000) * 1000),
+      },
+      spec,
+    };
+    this.jobs.put(name, this.rv, job);
+    return structuredClone(job);
+  }
+
+  /** A user's spec edit: bumps generation and resourceVersion. */
+  updateJobSpec(name: string, change: (spec: ScheduledSingletonJobSpec) => ScheduledSingletonJobSpec): void {
+    const job = this.jobs.current(name);
+    if (job === undefined) throw new Error(`no job ${name}`);
+    const next = structuredClone(job);
+    next.metadata ??= {};
+    next.metadata.generation = (next.metadata.generation ?? 0) + 1;
+    next.metadata.resourceVersion = String(++this.rv);
+    next.spec = change(next.spec);
+    this.jobs.put(name, this.rv, next);
+  }
+
+  job(name: string): ScheduledSingletonJob | undefined {
+    const j = this.jobs.current(name);
+    return j === undefined ? undefined : structuredClone(j);
+  }
+
+  jobAt(name: string, rv: number): ScheduledSingletonJob | undefined {
+    return this.jobs.at(name, rv);
+  }
+
+  replaceJobStatus(job: ScheduledSingletonJob): ScheduledSingletonJob {
+    const name = job.metadata?.name ?? '';
+    const current = this.jobs.current(name);
+    if (current === undefined) throw new Error(`no job ${name}`);
+    if (job.metadata?.resourceVersion !== current.metadata?.resourceVersion) {
+      throw new StatusConflictError(`status of ${name} changed meanwhile`);
+    }
+    // The status subresource ignores everything but the status.
+    const next = structuredClone(current);
+    next.metadata ??= {};
+    next.metadata.resourceVersion = String(++this.rv);
+    if (job.status !== undefined) next.status = structuredClone(job.status);
+    this.jobs.put(name, this.rv, next);
+    this.hooks.statusCommitted?.(structuredClone(next));
+    return structuredClone(next);
+  }
+
+  // ---- pods
+
+  /** The create, and the record of it when it created a Pod. */
+  createPod(pod: V1Pod): 'created' | 'exists' {
+    return this.createPodRecorded(pod).result;
+  }
+
+  createPodRecorded(pod: V1Pod): { result: 'created' | 'exists'; record?: CreatedPod } {
+    const name = pod.metadata?.name ?? '';
+    // Admission runs before storage, so a fenced leader hears Forbidden even for a taken name.
+    const epoch = Number(pod.metadata?.annotations?.[ANNOTATION_EPOCH]);
+    if (this.admissionEpoch !== undefined && !(epoch >= this.admissionEpoch)) {
+      throw new ForbiddenError(
+        `pod ${name}: leader term ${epoch} is over (lease term ${this.admissionEpoch})`,
+      );
+    }
+    if (this.pods.current(name) !== undefined) return { result: 'exists' };
+    const job = pod.metadata?.labels?.[LABEL_JOB] ?? '';
+    const now = this.clock();
+    const stored = structuredClone(pod);
+    stored.metadata ??= {};
+    stored.metadata.uid = `pod-uid-${++this.uidCounter}`;
+    stored.metadata.resourceVersion = String(++this.rv);
+    stored.metadata.creationTimestamp = new Date(Math.floor(now / 1000) * 1000);
+    stored.status = { phase: 'Pending' };
+    const liveOthers = this.livePodsOf(job).map((p) => p.metadata?.name ?? '');
+    const knownToLedger = this.hooks.ledgerKnows?.(stored) ?? false;
+    this.pods.put(name, this.rv, stored);
+    const record: CreatedPod = {
+      name,
+      uid: stored.metadata.uid,
+      job,
+      at: now,
+      holder: pod.metadata?.annotations?.[ANNOTATION_HOLDER] ?? '',
+      liveOthers,
+      knownToLedger,
+      ending: 'under way',
+    };
+    this.created.push(record);
+    return { result: 'created', record };
+  }
+
+  getPod(name: string): V1Pod | undefined {
+    const p = this.pods.current(name);
+    return p === undefined ? undefined : structuredClone(p);
+  }
+
+  /** Deletion with a UID precondition; a Pod that may still run is only marked. */
+  deletePod(name: string, uid: string): void {
+    const pod = this.pods.current(name);
+    if (pod === undefined || pod.metadata?.uid !== uid) return; // NotFound or Conflict: nothing to do
+    if (isTerminalPod(pod)) {
+      this.removePod(name);
+      return;
+    }
+    if (pod.metadata.deletionTimestamp !== undefined) return;
+    this.changePod(name, (p) => {
+      p.metadata ??= {};
+      p.metadata.deletionTimestamp = new Date(this.clock());
+    });
+  }
+
+  podAt(name: string, rv: number): V1Pod | undefined {
+    return this.pods.at(name, rv);
+  }
+
+  podNames(): string[] {
+    return this.pods.names();
+  }
+
+  /** Existing Pods of a job (terminal or not), oldest name first. */
+  podsOf(job: string): V1Pod[] {
+    return this.pods
+      .names()
+      .map((n) => this.pods.current(n))
+      .filter((p): p is V1Pod => p !== undefined && p.metadata?.labels?.[LABEL_JOB] === job)
+      .map((p) => structuredClone(p))
+      .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+  }
+
+  /** Pods of the job that may still run: not Succeeded or Failed, terminating or not. */
+  livePodsOf(job: string): V1Pod[] {
+    return this.podsOf(job).filter((p) => !isTerminalPod(p));
+  }
+
+  // ---- the kubelet and the node: they move Pods through their phases
+
+  startPod(name: string): boolean {
+    const pod = this.pods.current(name);
+    if (pod?.status?.phase !== 'Pending' || pod.metadata?.deletionTimestamp !== undefined) return false;
+    this.changePod(name, (p) => {
+      p.status ??= {};
+      p.status.phase = 'Running';
+      p.status.startTime = new Date(this.clock());
+    });
+    return true;
+  }
+
+  finishPod(name: string, exitCode: number): boolean {
+    if (this.pods.current(name)?.status?.phase !== 'Running') return false;
+    const finishedAt = new Date(this.clock());
+    this.changePod(name, (p) => {
+      p.status ??= {};
+      p.status.phase = exitCode === 0 ? 'Succeeded' : 'Failed';
+      p.status.containerStatuses = [
+        {
+          name: 'main',
+          image: 'busybox',
+          imageID: 'busybox',
+          ready: false,
+          restartCount: 0,
+          state: { terminated: { exitCode, finishedAt, reason: exitCode === 0 ? 'Completed' : 'Error' } },
+        },
+      ];
+    });
+    return true;
+  }
+
+  /** Node-pressure eviction by the kubelet: the Pod stays, Failed with reason Evicted. */
+  evictPod(name: string): boolean {
+    const pod = this.pods.current(name);
+    if (pod === undefined || isTerminalPod(pod)) return false;
+    this.changePod(name, (p) => {
+      p.status ??= {};
+      p.status.phase = 'Failed';
+      p.status.reason = 'Evicted';
+      p.status.message = 'the node was low on memory';
+    });
+    return true;
+  }
+
+  /** The kubelet finished a graceful deletion: the Pod object goes. */
+  finishTermination(name: string): boolean {
+    const pod = this.pods.current(name);
+    if (pod?.metadata?.deletionTimestamp === undefined) return false;
+    this.removePod(name);
+    return true;
+  }
+
+  /** Gone at once, whatever its phase: a force delete, or its node removed and the Pod collected. */
+  forceRemove(name: string): boolean {
+    if (this.pods.current(name) === undefined) return false;
+    this.removePod(name);
+    return true;
+  }
+
+  /** A new version of a live Pod: a copy, changed by `change`, with the next resourceVersion. */
+  private changePod(name: string, change: (pod: V1Pod) => void): void {
+    const current = this.pods.current(name);
+    if (current === undefined) return;
+    const next = structuredClone(current);
+    change(next);
+    next.metadata ??= {};
+    next.metadata.resourceVersion = String(++this.rv);
+    this.pods.put(name, this.rv, next);
+  }
+
+  private removePod(name: string): void {
+    this.pods.put(name, ++this.rv, undefined);
+  }
+}
+
+export function isTerminalPod(pod: V1Pod): boolean {
+  const phase = pod.status?.phase;
+  return phase === 'Succeeded' || phase === 'Failed';
+}

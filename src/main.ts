@@ -7,7 +7,8 @@
  * installed, no rights to read it). A server that is merely unreachable (the API server,
  * PostgreSQL) is retried with backoff and reported through logs and readiness, never by exiting.
  */
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, EventsV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { makeInstrumentedApiClient } from './observability/api-requests.ts';
 import { GROUP, PLURAL, VERSION } from './api/types.ts';
 import { loadKubeConfig } from './config/kubeconfig.ts';
 import type { Options } from './config/options.ts';
@@ -99,7 +100,7 @@ async function main(): Promise<void> {
   }
 
   const events = createEventRecorder({
-    sink: eventsV1Sink(kc),
+    sink: eventsV1Sink(kc, makeInstrumentedApiClient(kc, EventsV1Api, metrics)),
     identity: options.leaderElection.identity,
     logger: log,
   });
@@ -108,7 +109,10 @@ async function main(): Promise<void> {
     namespace: options.namespace === '' ? undefined : options.namespace,
     workers: options.workers,
     resyncPeriodMs: options.resyncPeriodMs,
-    kube: kubeWriter(kc),
+    kube: kubeWriter(
+      makeInstrumentedApiClient(kc, CoreV1Api, metrics),
+      makeInstrumentedApiClient(kc, CustomObjectsApi, metrics),
+    ),
     ledger,
     events,
     fence: () => fence,

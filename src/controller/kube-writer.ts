@@ -3,7 +3,7 @@
  * classified once (../runtime/kube-errors.ts): AlreadyExists on a create, NotFound on a read or
  * delete and Conflict on a status write are answers, not errors.
  */
-import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Api, CustomObjectsApi, V1Pod } from '@kubernetes/client-node';
 import type { ScheduledSingletonJob } from '../api/types.ts';
 import { GROUP, PLURAL, VERSION } from '../api/types.ts';
 import { classify } from '../runtime/kube-errors.ts';
@@ -11,9 +11,8 @@ import { StatusConflictError, type KubeWriter } from './reconciler.ts';
 
 export const FIELD_MANAGER = 'ssj-operator';
 
-export function kubeWriter(kc: KubeConfig): KubeWriter {
-  const core = kc.makeApiClient(CoreV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
+/** Takes its clients ready-made, so the caller decides how requests are counted. */
+export function kubeWriter(core: CoreV1Api, custom: CustomObjectsApi): KubeWriter {
   return {
     async createPod(pod) {
       try {

@@ -274,8 +274,8 @@ export function createEventRecorder(options: EventRecorderOptions): AggregatingE
 }
 
 /** Writes to the API server's events.k8s.io/v1 Events. */
-export function eventsV1Sink(kc: KubeConfig): EventSink {
-  const api = kc.makeApiClient(EventsV1Api);
+export function eventsV1Sink(kc: KubeConfig, client?: EventsV1Api): EventSink {
+  const api = client ?? kc.makeApiClient(EventsV1Api);
   return {
     async create(namespace, event) {
       // The generated client serialises by the declared model, so any object with the fields works;

@@ -1,0 +1,50 @@
+/**
+ * Baseline A, the physical limit: a bare client that creates N Pods at a tick with a fixed
+ * concurrency, with no ledger, no cache and no status writes. Run as its own process (like the
+ * operator) so it does not share an event loop with the watcher that times it.
+ *
+ *   node e2e/bench/bare-client.ts <namespace> <tick unix seconds> <count> <concurrency>
+ *
+ * Prints one JSON line `{"ready":true}` once its connection to the API server is warm (as an
+ * operator's would be), then, after the tick, `{"done":true,"created":n,"errors":[...]}`. Pods are
+ * named and labelled as the operator names and labels them (`bench-00042-<tick>`).
+ */
+import { CoreV1Api } from '@kubernetes/client-node';
+import { errorText, inPool, loadKubeConfig } from './cluster.ts';
+import { sleep } from './watch.ts';
+import { barePod, jobName } from './workloads.ts';
+
+async function main(): Promise<void> {
+  const [namespace, tickArg, countArg, concurrencyArg] = process.argv.slice(2);
+  const tick = Number(tickArg);
+  const count = Number(countArg);
+  const concurrency = Number(concurrencyArg);
+  if (namespace === undefined || !Number.isInteger(tick) || !(count > 0) || !(concurrency > 0)) {
+    throw new Error('usage: bare-client.ts <namespace> <tick unix seconds> <count> <concurrency>');
+  }
+  const core = loadKubeConfig().makeApiClient(CoreV1Api);
+  const bodies = Array.from({ length: count }, (_, i) => barePod(jobName(i), tick));
+  // Warm the connections (TLS handshakes) as a running operator's would be.
+  await Promise.all(
+    Array.from({ length: concurrency }, () => core.listNamespacedPod({ namespace, limit: 1 })),
+  );
+  process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
+
+  await sleep(tick * 1000 - Date.now());
+  let created = 0;
+  const errors: string[] = [];
+  await inPool(count, concurrency, async (i) => {
+    try {
+      await core.createNamespacedPod({ namespace, body: bodies[i]! });
+      created++;
+    } catch (error) {
+      errors.push(errorText(error));
+    }
+  });
+  process.stdout.write(`${JSON.stringify({ done: true, created, errors: errors.slice(0, 5) })}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bare-client: ${errorText(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,182 @@
+/**
+ * The operator as users run it (`e2e/toolchain/node src/main.ts ...`), as a child of the
+ * benchmark, watching one namespace, with its metrics server on a free loopback port.
+ *
+ * Guarantees:
+ * - `startOperator` resolves once the process has logged `controller started` (caches synced,
+ *   workers running), its metrics server's bound address is known and it reports `ssj_leader 1`;
+ *   otherwise it kills the process and rejects with the last lines of its output.
+ * - The child's environment is the benchmark's minus `DATABASE_URL` and every `SSJ_*` variable
+ *   (the benchmark's own knobs must not configure the operator), plus what the scenario sets.
+ * - `pid` is the Node.js process itself: `e2e/toolchain/node` execs node, so /proc/<pid>/status
+ *   is the operator's memory.
+ * - Its output goes to `.local/bench/logs/<namespace>.log`.
+ * - `stop()` sends SIGTERM and waits up to 20 s, then SIGKILL; idempotent. `killNow()` is for
+ *   exit handlers (synchronous SIGKILL).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { kubeconfigPath, REPOSITORY_ROOT } from './cluster.ts';
+import { parseExposition, sumOf, type Sample } from './prom.ts';
+import { sleep, waitUntil } from './watch.ts';
+
+export const LOG_DIR = `${REPOSITORY_ROOT}.local/bench/logs`;
+
+export interface OperatorOptions {
+  readonly namespace: string;
+  readonly workers: number;
+  readonly databaseUrl?: string | undefined;
+  readonly startTimeoutMs?: number;
+}
+
+export class OperatorProcess {
+  readonly logFile: string;
+  private readonly child: ChildProcess;
+  private readonly lines: string[] = [];
+  private metricsAddr: string | undefined;
+  private started = false;
+  private exitCode: number | null | undefined;
+  private exitSignal: NodeJS.Signals | null = null;
+  private readonly exited: Promise<void>;
+
+  constructor(options: OperatorOptions) {
+    mkdirSync(LOG_DIR, { recursive: true });
+    this.logFile = `${LOG_DIR}/${options.namespace}.log`;
+    const file = createWriteStream(this.logFile);
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) {
+      if (v !== undefined && k !== 'DATABASE_URL' && !k.startsWith('SSJ_')) env[k] = v;
+    }
+    env['KUBECONFIG'] = kubeconfigPath();
+    if (options.databaseUrl !== undefined) env['DATABASE_URL'] = options.databaseUrl;
+    this.child = spawn(
+      `${REPOSITORY_ROOT}e2e/toolchain/node`,
+      [
+        'src/main.ts',
+        `--namespace=${options.namespace}`,
+        `--leader-election-namespace=${options.namespace}`,
+        '--metrics-bind-address=127.0.0.1:0',
+        '--health-probe-bind-address=127.0.0.1:0',
+        `--workers=${options.workers}`,
+      ],
+      { cwd: REPOSITORY_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        this.exitCode = code;
+        this.exitSignal = signal;
+        resolve();
+      });
+    });
+    const { stdout, stderr } = this.child;
+    if (stdout === null || stderr === null) throw new Error('operator spawned without pipes');
+    createInterface({ input: stdout }).on('line', (line) => {
+      file.write(`${line}\n`);
+      this.remember(line);
+      this.parse(line);
+    });
+    createInterface({ input: stderr }).on('line', (line) => {
+      file.write(`stderr: ${line}\n`);
+      this.remember(`stderr: ${line}`);
+    });
+    void this.exited.then(() => file.end());
+  }
+
+  get pid(): number {
+    const pid = this.child.pid;
+    if (pid === undefined) throw new Error('the operator has no pid (it failed to spawn)');
+    return pid;
+  }
+
+  get running(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  /** The last lines of output, for error messages. */
+  tail(n = 15): string {
+    return this.lines.slice(-n).join('\n');
+  }
+
+  async waitReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(this.started && this.metricsAddr !== undefined)) {
+      if (!this.running)
+        throw new Error(`the operator exited (${this.describeExit()}) before it started:\n${this.tail()}`);
+      if (Date.now() > deadline)
+        throw new Error(`the operator did not start within ${timeoutMs / 1000} s:\n${this.tail()}`);
+      await sleep(100);
+    }
+    while (sumOf(await this.scrape(), 'ssj_leader') !== 1) {
+      if (Date.now() > deadline)
+        throw new Error(`the operator did not lead within ${timeoutMs / 1000} s:\n${this.tail()}`);
+      await sleep(200);
+    }
+  }
+
+  async scrape(): Promise<Sample[]> {
+    if (this.metricsAddr === undefined) throw new Error('the metrics address is not known yet');
+    const response = await fetch(`http://${this.metricsAddr}/metrics`, {
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!response.ok) throw new Error(`GET /metrics: HTTP ${response.status}`);
+    return parseExposition(await response.text());
+  }
+
+  /** SIGTERM, then SIGKILL after 20 s. Resolves with a note when the exit was not clean. */
+  async stop(): Promise<string | undefined> {
+    if (this.running) {
+      this.child.kill('SIGTERM');
+      const clean = await waitUntil(() => !this.running, 20_000);
+      if (!clean) {
+        this.child.kill('SIGKILL');
+        await this.exited;
+        return 'the operator did not exit within 20 s of SIGTERM and was killed';
+      }
+    }
+    return this.exitCode === 0 ? undefined : `the operator exited with ${this.describeExit()}`;
+  }
+
+  killNow(): void {
+    if (this.running) this.child.kill('SIGKILL');
+  }
+
+  private describeExit(): string {
+    return this.exitSignal !== null ? `signal ${this.exitSignal}` : `code ${String(this.exitCode)}`;
+  }
+
+  private remember(line: string): void {
+    this.lines.push(line);
+    if (this.lines.length > 200) this.lines.splice(0, 100);
+  }
+
+  private parse(line: string): void {
+    let entry: unknown;
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      return;
+    }
+    if (typeof entry !== 'object' || entry === null) return;
+    const record = entry as Record<string, unknown>;
+    if (record['msg'] === 'controller started') this.started = true;
+    if (record['server'] === 'metrics' && typeof record['addr'] === 'string')
+      this.metricsAddr = record['addr'];
+  }
+}
+
+/** Spawns the operator and waits until it is ready (see OperatorProcess.waitReady). */
+export async function startOperator(
+  options: OperatorOptions,
+  track: (op: OperatorProcess) => void,
+): Promise<OperatorProcess> {
+  const op = new OperatorProcess(options);
+  track(op);
+  try {
+    await op.waitReady(options.startTimeoutMs ?? 90_000);
+  } catch (error) {
+    await op.stop();
+    throw error;
+  }
+  return op;
+}

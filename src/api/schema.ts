@@ -350,6 +350,9 @@ export const ledgerStatusSchema: JSONSchemaProps = {
       minimum: 0,
     },
     suspendedSince: dateTime('When the current suspension began.'),
+    invalidSince: dateTime(
+      'When the spec became unschedulable (invalid schedule, time zone or template); the ticks until it is fixed become one Skipped range, and none of them runs late.',
+    ),
     claims: {
       type: 'array',
       description: 'Claims not yet finished.',

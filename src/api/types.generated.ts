@@ -265,6 +265,10 @@ export interface LedgerStatus {
    */
   suspendedSince?: string;
   /**
+   * When the spec became unschedulable (invalid schedule, time zone or template); the ticks until it is fixed become one Skipped range, and none of them runs late.
+   */
+  invalidSince?: string;
+  /**
    * Claims not yet finished.
    */
   claims?: LedgerClaim[];

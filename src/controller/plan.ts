@@ -77,6 +77,11 @@ export function plan(input: PlanInput): Plan {
 
   const problem = input.schedule.ok ? input.templateProblem : input.schedule.problem;
   if (problem !== undefined || !input.schedule.ok) {
+    // Nothing is scheduled, and the ticks that pass meanwhile are not due later: when the spec
+    // is fixed they become one Skipped range, as after a suspension. The Warning repeats on
+    // each reconcile and the Event recorder counts it on one Event.
+    if (p.bookkeeping.invalidSince === undefined) p.bookkeep({ invalidSince: now });
+    if (problem !== undefined) p.event('Warning', problem.kind, problem.message);
     return p.result(problem, undefined);
   }
   const schedule = input.schedule.schedule;
@@ -111,6 +116,25 @@ export function plan(input: PlanInput): Plan {
     startManualRun(p, snapshot, now);
     cleanUpHistory(p, snapshot);
     return p.result(undefined, undefined);
+  }
+
+  if (p.bookkeeping.invalidSince !== undefined) {
+    // The spec is valid again: ticks since it broke are Skipped, none runs late. An edit of the
+    // schedule itself has already moved the walk to now, leaving nothing to record.
+    const passed = ticksBetween(schedule, walkAnchor(p.ledger, p.bookkeeping, job.createdAt), now, 1);
+    if (passed.count > 0 && passed.first[0] !== undefined && passed.latest !== null) {
+      p.notRun({
+        outcome: 'Skipped',
+        firstTick: passed.first[0],
+        lastTick: passed.latest,
+        count: passed.count,
+        reason: 'InvalidSpec',
+        message: `${passed.count} tick(s) passed while the spec could not be scheduled`,
+        recordedAt: now,
+      });
+    }
+    p.bookkeep({ invalidSince: undefined, scheduleAnchor: now });
+    p.event('Normal', 'SpecValid', 'the spec can be scheduled again; ticks count from now');
   }
 
   const anchor = walkAnchor(p.ledger, p.bookkeeping, job.createdAt);

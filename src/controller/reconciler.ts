@@ -467,6 +467,7 @@ export function jobView(job: ScheduledSingletonJob): JobView {
     observedSchedule: l?.observedSchedule,
     observedTimeZone: l?.observedTimeZone,
     suspendedSince: date(l?.suspendedSince),
+    invalidSince: date(l?.invalidSince),
   };
   return {
     namespace: meta.namespace ?? '',

@@ -29,6 +29,8 @@ export interface Bookkeeping {
   readonly observedSchedule?: string | undefined;
   readonly observedTimeZone?: string | undefined;
   readonly suspendedSince?: Date | undefined;
+  /** The spec has been unschedulable since then. */
+  readonly invalidSince?: Date | undefined;
 }
 
 export interface JobView {

@@ -110,6 +110,9 @@ export function summarize(input: SummaryInput): ScheduledSingletonJobStatus {
       ...(plan.bookkeeping.observedTimeZone === undefined
         ? {}
         : { observedTimeZone: plan.bookkeeping.observedTimeZone }),
+      ...(plan.bookkeeping.invalidSince === undefined
+        ? {}
+        : { invalidSince: iso(plan.bookkeeping.invalidSince) }),
       ...(plan.bookkeeping.suspendedSince === undefined
         ? {}
         : { suspendedSince: iso(plan.bookkeeping.suspendedSince) }),

@@ -442,3 +442,26 @@ describe('plan: history limits', () => {
     ]);
   });
 });
+
+describe('plan: a spec that cannot be scheduled, then is fixed', () => {
+  it('an invalid spec is reported by a Warning and remembered as the moment it broke', () => {
+    const p = planFor({ job: job({}, { timeZone: 'Mars/Olympus' }), now: '2026-11-22T10:00:00Z' });
+    assert.ok(describeActions(p.actions).includes('event InvalidTimeZone'));
+    assert.equal(p.bookkeeping.invalidSince?.toISOString(), '2026-11-22T10:00:00.000Z');
+  });
+
+  it('fixing it records the ticks it missed as one Skipped range and runs none of them late', () => {
+    const j = job({
+      bookkeeping: {
+        observedSchedule: '*/5 * * * *',
+        observedTimeZone: 'UTC',
+        scheduleAnchor: CREATED,
+        invalidSince: T('2026-11-22T09:59:40Z'),
+      },
+    });
+    const p = planFor({ job: j, now: '2026-11-22T10:17:00Z' });
+    assert.deepEqual(withoutEvents(p.actions), ['Skipped 2026-11-22T10:00:00.000Z x4 InvalidSpec']);
+    assert.equal(p.bookkeeping.invalidSince, undefined);
+    assert.equal(p.nextTick?.toISOString(), '2026-11-22T10:20:00.000Z');
+  });
+});

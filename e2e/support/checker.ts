@@ -1,0 +1,549 @@
+/**
+ * The independent checker of the end-to-end suite. It knows the product's promises from
+ * DESIGN.md, not from the operator's code: nothing here imports from src/. It reads Pods, jobs and
+ * Events with a plain client-node client and the PostgreSQL ledger with plain SQL.
+ *
+ * - `PodRecorder` watches a namespace's Pods from before the operator starts and keeps every
+ *   Pod it ever saw (a Pod deleted by history cleanup, Replace or a test is still counted) with
+ *   the local time of its ADDED and DELETED events, so "exactly one Pod per run" is checked over
+ *   the whole test, not over what is left at the end.
+ * - `LedgerReader` reads `ssj.runs` and `ssj.ticks_not_run`.
+ * - The `assert*` functions are the invariants; each throws an AssertionError naming the
+ *   offending objects.
+ *
+ * Does not give: a gap-free history if the API server drops the watch (the recorder re-lists and
+ * re-watches; a Pod created and deleted inside that gap would be missed).
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  EventsV1Api,
+  Watch,
+  type KubeConfig,
+  type V1OwnerReference,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import { Client } from 'pg';
+
+// ---------------------------------------------------------------------------------------------
+// Names from DESIGN.md, restated on purpose (an independent checker must not share them).
+
+export const GROUP = 'ssj.dev';
+export const VERSION = 'v1alpha1';
+export const PLURAL = 'singletonjobs';
+export const KIND = 'ScheduledSingletonJob';
+export const LABEL_JOB = 'ssj.dev/job';
+export const LABEL_TICK = 'ssj.dev/tick';
+export const LABEL_ATTEMPT = 'ssj.dev/attempt';
+export const ANNOTATION_SCHEDULED_TIME = 'ssj.dev/scheduled-time';
+export const ANNOTATION_EPOCH = 'ssj.dev/epoch';
+export const ANNOTATION_HOLDER = 'ssj.dev/holder';
+export const ANNOTATION_RUN_NOW_TOKEN = 'ssj.dev/run-now-token';
+export const ANNOTATION_RUN_NOW = 'ssj.dev/run-now';
+
+/** `<job>-<unix seconds>` for attempt 1, `-<attempt>` appended from attempt 2. */
+export function expectedPodName(job: string, tick: Date | number, attempt = 1): string {
+  const seconds = typeof tick === 'number' ? tick : Math.floor(tick.getTime() / 1000);
+  return attempt > 1 ? `${job}-${seconds}-${attempt}` : `${job}-${seconds}`;
+}
+
+/** `<job>-m<first 8 hex of sha256(token)>` for attempt 1. */
+export function expectedManualPodName(job: string, token: string, attempt = 1): string {
+  const base = `${job}-m${createHash('sha256').update(token).digest('hex').slice(0, 8)}`;
+  return attempt > 1 ? `${base}-${attempt}` : base;
+}
+
+/** RFC 3339 in whole seconds, the way the operator and the API server write instants. */
+export function rfc3339(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+// ---------------------------------------------------------------------------------------------
+// The job, read as plain JSON.
+
+export interface Condition {
+  readonly type: string;
+  readonly status: string;
+  readonly reason: string;
+  readonly message: string;
+  readonly lastTransitionTime?: string;
+  readonly observedGeneration?: number;
+}
+
+export interface RunRecord {
+  readonly podName?: string;
+  readonly tick?: string;
+  readonly lastTick?: string;
+  readonly count?: number;
+  readonly manualToken?: string;
+  readonly attempt?: number;
+  readonly outcome: string;
+  readonly reason?: string;
+  readonly message?: string;
+  readonly startTime?: string;
+  readonly completionTime?: string;
+}
+
+export interface ClaimRecord {
+  readonly podName: string;
+  readonly state?: string;
+  readonly tick?: string;
+  readonly manualToken?: string;
+  readonly attempt: number;
+}
+
+export interface JobStatus {
+  readonly observedGeneration?: number;
+  readonly conditions?: readonly Condition[];
+  readonly active?: { readonly podName: string; readonly attempt: number; readonly tick?: string };
+  readonly lastScheduleTime?: string;
+  readonly lastSuccessfulTime?: string;
+  readonly nextScheduleTime?: string;
+  readonly lastRun?: RunRecord;
+  readonly history?: readonly RunRecord[];
+  readonly ledger?: { readonly claims?: readonly ClaimRecord[]; readonly [k: string]: unknown };
+}
+
+export interface JobObject {
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace: string;
+    readonly uid: string;
+    readonly generation?: number;
+    readonly creationTimestamp: string;
+    readonly annotations?: Readonly<Record<string, string>>;
+  };
+  readonly spec: Readonly<Record<string, unknown>>;
+  readonly status?: JobStatus;
+}
+
+function asJob(value: unknown): JobObject {
+  const v = value as Partial<JobObject> | null;
+  if (
+    typeof v !== 'object' ||
+    v === null ||
+    typeof v.metadata?.uid !== 'string' ||
+    typeof v.spec !== 'object'
+  ) {
+    throw new Error(`not a ScheduledSingletonJob: ${JSON.stringify(value).slice(0, 300)}`);
+  }
+  return v as JobObject;
+}
+
+export async function readJob(kc: KubeConfig, namespace: string, name: string): Promise<JobObject> {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  return asJob(
+    await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name }),
+  );
+}
+
+export function condition(job: JobObject, type: string): Condition | undefined {
+  return job.status?.conditions?.find((c) => c.type === type);
+}
+
+/** Finished runs in status.history (records with a Pod), newest first as the status lists them. */
+export function historyRuns(job: JobObject): RunRecord[] {
+  return (job.status?.history ?? []).filter((r) => r.podName !== undefined);
+}
+
+/** status.history's runs by Pod name, as `<attempt>:<outcome>`. */
+export function outcomesByPod(job: JobObject): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const h of historyRuns(job)) out[h.podName ?? ''] = `${String(h.attempt ?? 1)}:${h.outcome}`;
+  return out;
+}
+
+/** Skipped and Missed records in status.history. */
+export function historyNotRun(job: JobObject, outcome?: 'Skipped' | 'Missed'): RunRecord[] {
+  return (job.status?.history ?? []).filter(
+    (r) =>
+      (r.outcome === 'Skipped' || r.outcome === 'Missed') && (outcome === undefined || r.outcome === outcome),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pods.
+
+export interface RecordedPod {
+  readonly name: string;
+  readonly uid: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly ownerReferences: readonly V1OwnerReference[];
+  /** Local time this recorder first saw it. */
+  readonly addedAt: number;
+  /** Local time it saw it gone; undefined while it exists. */
+  deletedAt?: number;
+  /** Local time it first saw a deletionTimestamp. */
+  terminatingAt?: number;
+  /** Every phase seen, in order, without repeats. */
+  readonly phases: string[];
+  last: V1Pod;
+}
+
+export class PodRecorder {
+  private readonly pods = new Map<string, RecordedPod>();
+  private readonly kc: KubeConfig;
+  private readonly namespace: string;
+  private abort: AbortController | undefined;
+  private stopped = false;
+
+  private constructor(kc: KubeConfig, namespace: string) {
+    this.kc = kc;
+    this.namespace = namespace;
+  }
+
+  static async start(kc: KubeConfig, namespace: string): Promise<PodRecorder> {
+    const r = new PodRecorder(kc, namespace);
+    await r.listAndWatch();
+    return r;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort?.abort();
+  }
+
+  /** Every Pod ever seen (by UID), oldest first. */
+  all(job?: string): RecordedPod[] {
+    return [...this.pods.values()]
+      .filter((p) => job === undefined || p.labels[LABEL_JOB] === job)
+      .sort((a, b) => a.addedAt - b.addedAt);
+  }
+
+  /** Pods that exist now, as far as the watch knows. */
+  live(job?: string): RecordedPod[] {
+    return this.all(job).filter((p) => p.deletedAt === undefined);
+  }
+
+  byName(name: string): RecordedPod[] {
+    return this.all().filter((p) => p.name === name);
+  }
+
+  private async listAndWatch(): Promise<void> {
+    const core = this.kc.makeApiClient(CoreV1Api);
+    const list = await core.listNamespacedPod({ namespace: this.namespace });
+    const now = Date.now();
+    const present = new Set<string>();
+    for (const pod of list.items) {
+      present.add(pod.metadata?.uid ?? '');
+      this.observe('ADDED', pod, now);
+    }
+    for (const p of this.pods.values())
+      if (!present.has(p.uid) && p.deletedAt === undefined) p.deletedAt = now;
+    const watch = new Watch(this.kc);
+    this.abort = await watch.watch(
+      `/api/v1/namespaces/${this.namespace}/pods`,
+      { resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true },
+      (type: string, obj: unknown) => {
+        this.observe(type, obj as V1Pod, Date.now());
+      },
+      () => {
+        if (this.stopped) return;
+        // The watch ended (timeout, server restart, expired version): list again, watch again.
+        void this.restart();
+      },
+    );
+  }
+
+  private async restart(): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.listAndWatch();
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  private observe(type: string, pod: V1Pod, at: number): void {
+    if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return;
+    const uid = pod.metadata?.uid;
+    if (uid === undefined) return;
+    let p = this.pods.get(uid);
+    if (p === undefined) {
+      p = {
+        name: pod.metadata?.name ?? '',
+        uid,
+        labels: pod.metadata?.labels ?? {},
+        annotations: pod.metadata?.annotations ?? {},
+        ownerReferences: pod.metadata?.ownerReferences ?? [],
+        addedAt: at,
+        phases: [],
+        last: pod,
+      };
+      this.pods.set(uid, p);
+    }
+    p.last = pod;
+    const phase = pod.status?.phase ?? 'Pending';
+    if (p.phases.at(-1) !== phase) p.phases.push(phase);
+    if (pod.metadata?.deletionTimestamp !== undefined && p.terminatingAt === undefined) p.terminatingAt = at;
+    if (type === 'DELETED' && p.deletedAt === undefined) p.deletedAt = at;
+  }
+}
+
+/** A live list of the job's Pods, straight from the API server. */
+export async function listJobPods(kc: KubeConfig, namespace: string, job: string): Promise<V1Pod[]> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const list = await core.listNamespacedPod({ namespace, labelSelector: `${LABEL_JOB}=${job}` });
+  return list.items;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events.
+
+export interface RecordedEvent {
+  readonly type: string;
+  readonly reason: string;
+  readonly note: string;
+  readonly count: number;
+}
+
+/** events.k8s.io/v1 Events regarding the job. */
+export async function jobEvents(kc: KubeConfig, namespace: string, job: string): Promise<RecordedEvent[]> {
+  const api = kc.makeApiClient(EventsV1Api);
+  const list = await api.listNamespacedEvent({ namespace });
+  return list.items
+    .filter((e) => e.regarding?.kind === KIND && e.regarding.name === job)
+    .map((e) => ({
+      type: e.type ?? '',
+      reason: e.reason ?? '',
+      note: e.note ?? '',
+      count: e.series?.count ?? e.deprecatedCount ?? 1,
+    }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The PostgreSQL ledger, with plain SQL.
+
+export interface LedgerRunRow {
+  readonly run_key: string;
+  readonly job_uid: string;
+  readonly namespace: string;
+  readonly job_name: string;
+  readonly run_kind: 'scheduled' | 'manual';
+  readonly tick: Date | null;
+  readonly manual_token: string | null;
+  readonly attempt: number;
+  readonly pod_name: string;
+  readonly state: 'Claimed' | 'Pending' | 'Running' | 'Finished';
+  readonly outcome: string | null;
+  readonly reason: string | null;
+  readonly message: string | null;
+  readonly holder: string;
+  readonly epoch: string;
+  readonly claimed_at: Date;
+  readonly started_at: Date | null;
+  readonly finished_at: Date | null;
+}
+
+export interface TicksNotRunRow {
+  readonly job_uid: string;
+  readonly job_name: string;
+  readonly outcome: 'Skipped' | 'Missed';
+  readonly first_tick: Date;
+  readonly last_tick: Date;
+  readonly count: number;
+  readonly reason: string;
+  readonly message: string;
+}
+
+export class LedgerReader {
+  private readonly url: string;
+
+  private constructor(url: string) {
+    this.url = url;
+  }
+
+  /** Checks that the database answers; each later query opens its own connection, so the reader
+   * keeps working across a restart of the server (tests that stop PostgreSQL). */
+  static async connect(url: string): Promise<LedgerReader> {
+    const reader = new LedgerReader(url);
+    await reader.query('SELECT 1');
+    return reader;
+  }
+
+  /** The job's runs, oldest claim first. Empty (not an error) before the operator has migrated. */
+  async runs(jobUid: string): Promise<LedgerRunRow[]> {
+    if (!(await this.migrated())) return [];
+    return this.query<LedgerRunRow>(
+      `SELECT run_key, job_uid, namespace, job_name, run_kind, tick, manual_token, attempt, pod_name, state,
+              outcome, reason, message, holder, epoch::text AS epoch, claimed_at, started_at, finished_at
+         FROM ssj.runs WHERE job_uid = $1 ORDER BY claimed_at, attempt`,
+      [jobUid],
+    );
+  }
+
+  async ticksNotRun(jobUid: string): Promise<TicksNotRunRow[]> {
+    if (!(await this.migrated())) return [];
+    return this.query<TicksNotRunRow>(
+      `SELECT job_uid, job_name, outcome, first_tick, last_tick, count::int AS count, reason, message
+         FROM ssj.ticks_not_run WHERE job_uid = $1 ORDER BY first_tick`,
+      [jobUid],
+    );
+  }
+
+  /** Every run row of the database, for checks across jobs. */
+  async allRuns(): Promise<LedgerRunRow[]> {
+    if (!(await this.migrated())) return [];
+    return this.query<LedgerRunRow>(
+      `SELECT run_key, job_uid, namespace, job_name, run_kind, tick, manual_token, attempt, pod_name, state,
+              outcome, reason, message, holder, epoch::text AS epoch, claimed_at, started_at, finished_at
+         FROM ssj.runs ORDER BY claimed_at`,
+    );
+  }
+
+  /** Nothing stays open between queries; kept so callers need not know. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  private async migrated(): Promise<boolean> {
+    const rows = await this.query<{ t: string | null }>(`SELECT to_regclass('ssj.runs')::text AS t`);
+    return typeof rows[0]?.t === 'string';
+  }
+
+  private async query<T extends object>(text: string, values: unknown[] = []): Promise<T[]> {
+    const client = new Client({
+      connectionString: this.url,
+      application_name: 'ssj-e2e-checker',
+      connectionTimeoutMillis: 5000,
+    });
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      return (await client.query<T>(text, values)).rows;
+    } finally {
+      await client.end();
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invariants.
+
+function podList(pods: readonly RecordedPod[]): string {
+  return pods.map((p) => `${p.name} (uid ${p.uid}, phases ${p.phases.join('>')})`).join(', ');
+}
+
+/** No two Pods (ever, by UID) share a (job, tick, attempt), and no Pod name was ever used twice. */
+export function assertOnePodPerRun(pods: readonly RecordedPod[]): void {
+  const byRun = new Map<string, RecordedPod[]>();
+  const byName = new Map<string, RecordedPod[]>();
+  for (const p of pods) {
+    const job = p.labels[LABEL_JOB];
+    if (job === undefined) continue;
+    const run = `${job}/${p.labels[LABEL_TICK] ?? '?'}/${p.labels[LABEL_ATTEMPT] ?? '?'}/${p.annotations[ANNOTATION_RUN_NOW_TOKEN] ?? ''}`;
+    byRun.set(run, [...(byRun.get(run) ?? []), p]);
+    byName.set(p.name, [...(byName.get(p.name) ?? []), p]);
+  }
+  for (const [run, same] of byRun) {
+    assert.equal(same.length, 1, `run ${run} has ${same.length} Pods: ${podList(same)}`);
+  }
+  for (const [name, same] of byName) {
+    assert.equal(same.length, 1, `Pod name ${name} was created ${same.length} times: ${podList(same)}`);
+  }
+}
+
+/** Every Pod of the job is named `<job>-<unix seconds>[-attempt]` (or the manual form) and labelled to match. */
+export function assertPodNamesWellFormed(pods: readonly RecordedPod[], job: string): void {
+  for (const p of pods.filter((x) => x.labels[LABEL_JOB] === job)) {
+    const tick = p.labels[LABEL_TICK];
+    const attempt = Number(p.labels[LABEL_ATTEMPT]);
+    assert.ok(
+      Number.isInteger(attempt) && attempt >= 1,
+      `${p.name}: label ${LABEL_ATTEMPT} is not a positive integer`,
+    );
+    if (tick === 'manual') {
+      const token = p.annotations[ANNOTATION_RUN_NOW_TOKEN];
+      assert.ok(
+        token !== undefined,
+        `${p.name}: a manual run's Pod has no ${ANNOTATION_RUN_NOW_TOKEN} annotation`,
+      );
+      assert.equal(
+        p.name,
+        expectedManualPodName(job, token, attempt),
+        `${p.name}: not the manual run's name`,
+      );
+    } else {
+      assert.match(tick ?? '', /^\d+$/, `${p.name}: label ${LABEL_TICK} is not Unix seconds`);
+      assert.match(
+        p.name,
+        new RegExp(`^${job}-\\d+(-\\d+)?$`),
+        `${p.name}: not <job>-<unix seconds>[-attempt]`,
+      );
+      assert.equal(
+        p.name,
+        expectedPodName(job, Number(tick), attempt),
+        `${p.name}: name and labels disagree`,
+      );
+      assert.equal(
+        p.annotations[ANNOTATION_SCHEDULED_TIME],
+        rfc3339(new Date(Number(tick) * 1000)),
+        `${p.name}: ${ANNOTATION_SCHEDULED_TIME} is not the tick`,
+      );
+    }
+    assert.ok(p.name.length <= 63, `${p.name}: longer than 63 characters`);
+  }
+}
+
+/** Each run row has its own Pod name, and each run identity appears once. */
+export function assertLedgerPodNamesUnique(rows: readonly LedgerRunRow[]): void {
+  const names = new Map<string, LedgerRunRow[]>();
+  for (const r of rows)
+    names.set(`${r.job_uid}/${r.pod_name}`, [...(names.get(`${r.job_uid}/${r.pod_name}`) ?? []), r]);
+  for (const [name, same] of names) {
+    assert.equal(
+      same.length,
+      1,
+      `ledger rows share the Pod name ${name}: ${same.map((r) => r.run_key).join(', ')}`,
+    );
+  }
+}
+
+/**
+ * The status summary agrees with the PostgreSQL rows: every run in status.history is a finished
+ * row with the same outcome, attempt and tick; status.lastRun is the most recently finished row;
+ * every claim in status is an unfinished row.
+ */
+export function assertStatusAgreesWithLedger(job: JobObject, rows: readonly LedgerRunRow[]): void {
+  const byPod = new Map(rows.map((r) => [r.pod_name, r]));
+  for (const h of historyRuns(job)) {
+    const row = byPod.get(h.podName ?? '');
+    assert.ok(row !== undefined, `status.history lists ${h.podName ?? '?'}, which has no ledger row`);
+    assert.equal(
+      row.state,
+      'Finished',
+      `status.history lists ${row.pod_name} as ${h.outcome}; its row is ${row.state}`,
+    );
+    assert.equal(
+      h.outcome,
+      row.outcome,
+      `${row.pod_name}: status says ${h.outcome}, the ledger says ${String(row.outcome)}`,
+    );
+    assert.equal(h.attempt ?? 1, row.attempt, `${row.pod_name}: attempts disagree`);
+    if (row.tick !== null) assert.equal(h.tick, rfc3339(row.tick), `${row.pod_name}: ticks disagree`);
+  }
+  const finished = rows.filter((r) => r.state === 'Finished' && r.finished_at !== null);
+  const newest = [...finished].sort(
+    (a, b) => (b.finished_at?.getTime() ?? 0) - (a.finished_at?.getTime() ?? 0),
+  )[0];
+  if (newest !== undefined) {
+    assert.equal(
+      job.status?.lastRun?.podName,
+      newest.pod_name,
+      'status.lastRun is not the most recently finished row',
+    );
+    assert.equal(job.status.lastRun.outcome, newest.outcome, 'status.lastRun.outcome disagrees with its row');
+  }
+  for (const c of job.status?.ledger?.claims ?? []) {
+    const row = byPod.get(c.podName);
+    assert.ok(
+      row !== undefined && row.state !== 'Finished',
+      `status claims ${c.podName}, which is not an unfinished row`,
+    );
+  }
+}

@@ -1,0 +1,287 @@
+/**
+ * The operator as users run it: `e2e/toolchain/node src/main.ts ...`, a child process of the
+ * test, watching the test's namespace only.
+ *
+ * Guarantees:
+ * - `startOperator` resolves once the process has logged `controller started` (informers synced,
+ *   workers running); it rejects, with the process's last output, if the process exits first or
+ *   does not get there within the deadline (and then the process is killed).
+ * - The child gets a clean environment: the test runner's `DATABASE_URL` and `SSJ_*` variables are
+ *   never inherited, so a status-ledger test never talks to PostgreSQL by accident. Metrics and
+ *   health servers bind to 127.0.0.1 port 0; the leader election namespace is the test's own, so
+ *   no other operator on the cluster (`make dev`, another test) shares its Lease.
+ * - Every stdout line is parsed as the JSON log line it should be (a line that is not JSON is
+ *   kept with `msg` = the raw text), and, with stderr, copied to a log file under
+ *   `.local/test-results/e2e-operator-logs/` for post-mortems.
+ * - `stop()` sends SIGTERM and asserts exit code 0 (a clean shutdown is part of the contract);
+ *   `kill()` sends SIGKILL (a crash); both are idempotent. Any operator still running when the test
+ *   process exits is SIGKILLed, so none outlives the suite even when an `after` hook is skipped.
+ *
+ * Does not give: leader election across replicas (one process per test).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { kubeconfigPath, REPOSITORY_ROOT } from '../../test/support/kube.ts';
+
+export interface OperatorOptions {
+  /** The namespace watched (`--namespace`), also the leader election namespace. */
+  readonly namespace: string;
+  /** PostgreSQL ledger; unset = the status ledger. */
+  readonly databaseUrl?: string | undefined;
+  /** Extra environment variables (e.g. SSJ_FAULT_EXIT_AT). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Extra flags, after the defaults. */
+  readonly args?: readonly string[];
+  /** Deadline for `controller started`. */
+  readonly startTimeoutMs?: number;
+}
+
+export interface LogLine {
+  readonly level?: string;
+  readonly msg: string;
+  readonly time?: string;
+  readonly [field: string]: unknown;
+}
+
+export interface ExitResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+const NODE = join(REPOSITORY_ROOT, 'e2e/toolchain/node');
+const MAIN = join(REPOSITORY_ROOT, 'src/main.ts');
+const LOG_DIR = join(
+  process.env['RESULTS_DIR'] ?? join(REPOSITORY_ROOT, '.local/test-results'),
+  'e2e-operator-logs',
+);
+
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const child of running) child.kill('SIGKILL');
+  });
+}
+
+let sequence = 0;
+
+export class OperatorProcess {
+  readonly logs: LogLine[] = [];
+  readonly options: OperatorOptions;
+  /** Local time the process was spawned. */
+  readonly spawnedAt: Date;
+  readonly logFile: string;
+  private stderrText = '';
+  private readonly child: ChildProcess;
+  private readonly exitPromise: Promise<ExitResult>;
+  private exitResult: ExitResult | undefined;
+  private readonly waiters = new Set<() => void>();
+  private readonly file: WriteStream;
+
+  constructor(options: OperatorOptions) {
+    this.options = options;
+    mkdirSync(LOG_DIR, { recursive: true });
+    this.logFile = join(LOG_DIR, `${options.namespace}-${++sequence}.log`);
+    this.file = createWriteStream(this.logFile);
+    const env: Record<string, string> = {};
+    for (const [key, value] of Object.entries(process.env)) {
+      if (value === undefined || key === 'DATABASE_URL' || key.startsWith('SSJ_')) continue;
+      env[key] = value;
+    }
+    env['KUBECONFIG'] = kubeconfigPath();
+    if (options.databaseUrl !== undefined) env['DATABASE_URL'] = options.databaseUrl;
+    Object.assign(env, options.env ?? {});
+    const args = [
+      MAIN,
+      `--namespace=${options.namespace}`,
+      `--leader-election-namespace=${options.namespace}`,
+      '--metrics-bind-address=127.0.0.1:0',
+      '--health-probe-bind-address=127.0.0.1:0',
+      ...(options.args ?? []),
+    ];
+    installExitHook();
+    this.spawnedAt = new Date();
+    this.child = spawn(NODE, args, { cwd: REPOSITORY_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(this.child);
+    this.exitPromise = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        running.delete(this.child);
+        this.exitResult = { code, signal };
+        this.notify();
+        resolve(this.exitResult);
+      });
+    });
+    const stdout = this.child.stdout;
+    const stderr = this.child.stderr;
+    if (stdout === null || stderr === null) throw new Error('operator spawned without pipes');
+    createInterface({ input: stdout }).on('line', (line) => {
+      this.file.write(`${line}\n`);
+      this.logs.push(parseLine(line));
+      this.notify();
+    });
+    stderr.setEncoding('utf8');
+    stderr.on('data', (chunk: string) => {
+      this.file.write(chunk);
+      this.stderrText += chunk;
+    });
+    void this.exitPromise.then(() => {
+      this.file.end();
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get stderr(): string {
+    return this.stderrText;
+  }
+
+  /** The exit, once the process has exited. */
+  get exited(): ExitResult | undefined {
+    return this.exitResult;
+  }
+
+  /** Resolves with the first log line matching, or rejects at the deadline or when the process exits. */
+  async waitForLog(
+    match: (line: LogLine) => boolean,
+    timeoutMs: number,
+    description = 'a log line',
+  ): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.logs.find(match);
+      if (found !== undefined) return found;
+      if (this.exitResult !== undefined) {
+        throw new Error(
+          `the operator exited (${describeExit(this.exitResult)}) before ${description}\n${this.tail()}`,
+        );
+      }
+      const left = deadline - Date.now();
+      if (left <= 0)
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}\n${this.tail()}`);
+      await this.changed(left);
+    }
+  }
+
+  /** Resolves when the process exits; rejects at the deadline (the process keeps running). */
+  async waitForExit(timeoutMs: number): Promise<ExitResult> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new Error(`the operator did not exit within ${timeoutMs} ms\n${this.tail()}`));
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([this.exitPromise, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** SIGTERM, then asserts a clean exit (code 0) within 25 s. A no-op once it has exited. */
+  async stop(): Promise<void> {
+    if (this.exitResult !== undefined) return;
+    this.child.kill('SIGTERM');
+    let result: ExitResult;
+    try {
+      result = await this.waitForExit(25_000);
+    } catch (error) {
+      this.child.kill('SIGKILL');
+      await this.exitPromise;
+      throw error;
+    }
+    if (result.code !== 0) {
+      throw new Error(
+        `the operator did not shut down cleanly on SIGTERM: ${describeExit(result)}\n${this.tail()}`,
+      );
+    }
+  }
+
+  /** SIGKILL: a crash. Resolves once the process is gone. */
+  async kill(): Promise<ExitResult> {
+    if (this.exitResult !== undefined) return this.exitResult;
+    this.child.kill('SIGKILL');
+    return this.exitPromise;
+  }
+
+  /** The last log lines and stderr, for failure messages. */
+  tail(lines = 25): string {
+    // Each line cut short: an API error body repeated on every retry would bury the message.
+    const out = this.logs
+      .slice(-lines)
+      .map((l) => {
+        const text = JSON.stringify(l);
+        return text.length > 400 ? `${text.slice(0, 400)}…` : text;
+      })
+      .join('\n');
+    const err = this.stderrText.trim() === '' ? '' : `\nstderr:\n${this.stderrText.slice(-2000)}`;
+    return `operator log (${this.logFile}), last ${lines} lines:\n${out}${err}`;
+  }
+
+  /** Log lines at level warn or above (pino writes level names), for diagnostics. */
+  problems(): LogLine[] {
+    return this.logs.filter((l) => l.level === 'warn' || l.level === 'error' || l.level === 'fatal');
+  }
+
+  private notify(): void {
+    for (const wake of this.waiters) wake();
+    this.waiters.clear();
+  }
+
+  private changed(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, Math.min(timeoutMs, 1000));
+      const waiters = this.waiters;
+      function done(): void {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve();
+      }
+      waiters.add(done);
+    });
+  }
+}
+
+/** Spawns the operator without waiting for it (for runs that are expected to exit). */
+export function spawnOperator(options: OperatorOptions): OperatorProcess {
+  return new OperatorProcess(options);
+}
+
+/** Spawns the operator and waits until it logs `controller started`. */
+export async function startOperator(options: OperatorOptions): Promise<OperatorProcess> {
+  const op = new OperatorProcess(options);
+  try {
+    await op.waitForLog(
+      (l) => l.msg === 'controller started',
+      options.startTimeoutMs ?? 30_000,
+      '"controller started"',
+    );
+  } catch (error) {
+    await op.kill();
+    throw error;
+  }
+  return op;
+}
+
+export function describeExit(result: ExitResult): string {
+  return result.signal !== null ? `signal ${result.signal}` : `code ${String(result.code)}`;
+}
+
+function parseLine(line: string): LogLine {
+  try {
+    const parsed: unknown = JSON.parse(line);
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+      const record = parsed as Record<string, unknown>;
+      return { ...record, msg: typeof record['msg'] === 'string' ? record['msg'] : '' };
+    }
+  } catch {
+    // not JSON: kept as text below
+  }
+  return { msg: line, level: 'text' };
+}

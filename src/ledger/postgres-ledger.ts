@@ -78,21 +78,29 @@ export async function openPostgresLedger(
   };
   await prepare(0);
 
+  // Retention runs once the ledger is ready, then every half retention period (at most hourly),
+  // so a record outlives its retention by at most half of it (or an hour).
   const retention = options.retentionMs ?? 0;
+  const applyRetention = (): void => {
+    if (state !== 'ready') return;
+    store.applyRetention(new Date(Date.now() - retention)).then(
+      (r) => {
+        if (r.runsDeleted + r.ticksNotRunDeleted > 0) log.info({ ...r }, 'ledger retention applied');
+      },
+      (err: unknown) => {
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'ledger retention failed');
+      },
+    );
+  };
   const retentionTimer =
     retention > 0
-      ? setInterval(() => {
-          store.applyRetention(new Date(Date.now() - retention)).then(
-            (r) => {
-              log.info({ ...r }, 'ledger retention applied');
-            },
-            (err: unknown) => {
-              log.warn({ err: err instanceof Error ? err.message : String(err) }, 'ledger retention failed');
-            },
-          );
-        }, RETENTION_INTERVAL_MS)
+      ? setInterval(
+          applyRetention,
+          Math.min(RETENTION_INTERVAL_MS, Math.max(1000, Math.floor(retention / 2))),
+        )
       : undefined;
   retentionTimer?.unref();
+  if (retention > 0) applyRetention();
 
   const guard = async <T>(work: () => Promise<T>): Promise<T> => {
     if (state === 'starting') throw new LedgerUnavailableError('the ledger database is not ready yet');

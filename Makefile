@@ -74,6 +74,10 @@ dev: deps install ## local cluster, CRD, a sample, and the operator in the foreg
 test-unit: deps ## unit tests (pure logic, no I/O)
 	$(RUN_TESTS) unit 'test/unit/**/*.test.ts'
 
+.PHONY: test-explore
+test-explore: deps ## property tests with fresh random seeds and more runs (not part of make test)
+	SSJ_PROPERTY_SEED=random SSJ_PROPERTY_RUNS=$${SSJ_PROPERTY_RUNS:-500} node --test test/unit/controller/properties.test.ts
+
 .PHONY: test-integration
 test-integration: deps cluster-up postgres ## integration tests against the local cluster and PostgreSQL
 	KUBECONFIG=$${KUBECONFIG:-$(KUBECONFIG_LOCAL)} $(RUN_TESTS) integration 'test/integration/**/*.test.ts'

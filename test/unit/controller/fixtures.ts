@@ -90,6 +90,7 @@ export interface Case {
   ledgerAvailable?: boolean;
   now: string | Date;
   templateProblem?: PlanInput['templateProblem'];
+  recentlyCreated?: ReadonlySet<string>;
 }
 
 export function planFor(c: Case): Plan {
@@ -99,6 +100,7 @@ export function planFor(c: Case): Plan {
     pods: c.pods ?? [],
     ledger: c.ledger ?? ledger(),
     ledgerAvailable: c.ledgerAvailable ?? true,
+    recentlyCreated: c.recentlyCreated,
   };
   const parsed = parseSchedule(j.policy.schedule, j.policy.timeZone);
   return plan({

@@ -465,3 +465,27 @@ describe('plan: a spec that cannot be scheduled, then is fixed', () => {
     assert.equal(p.nextTick?.toISOString(), '2026-11-22T10:20:00.000Z');
   });
 });
+
+describe('plan: a Pod created but not yet recorded', () => {
+  const id = tickRun('2026-11-22T10:00:00Z');
+  const claimed = run(id, { state: 'Claimed' });
+
+  it('is checked live when the cache does not show it, and never created again', () => {
+    const p = planFor({
+      now: '2026-11-22T10:00:01Z',
+      ledger: ledger([claimed]),
+      recentlyCreated: new Set([claimed.podName]),
+    });
+    assert.deepEqual(withoutEvents(p.actions), [`confirmLost ${claimed.podName}`]);
+  });
+
+  it('is recorded as created once the cache shows it', () => {
+    const p = planFor({
+      now: '2026-11-22T10:00:01Z',
+      ledger: ledger([claimed]),
+      pods: [pod(id)],
+      recentlyCreated: new Set([claimed.podName]),
+    });
+    assert.deepEqual(withoutEvents(p.actions), [`created ${claimed.podName}`]);
+  });
+});

@@ -58,7 +58,10 @@ postgres: deps ## make sure PostgreSQL answers (DATABASE_URL, else 127.0.0.1:543
 .PHONY: install
 install: cluster-up ## install the CRD into the local cluster
 	$(KUBECTL) apply --server-side --force-conflicts -f crds/
-	$(KUBECTL) wait --for condition=Established --timeout=60s crd/singletonjobs.ssj.dev
+	@# kubectl wait fails, rather than waits, while the new CRD has no status conditions yet.
+	@for i in $$(seq 1 30); do \
+	  $(KUBECTL) wait --for condition=Established --timeout=60s crd/singletonjobs.ssj.dev 2>/dev/null && exit 0; sleep 1; \
+	done; echo "the CRD did not become Established" >&2; exit 1
 
 .PHONY: run
 run: deps ## run the operator against .local/kubeconfig

@@ -10,6 +10,7 @@ node --test --test-concurrency="${TEST_CONCURRENCY:-1}" --test-timeout="${TEST_T
   --test-reporter=spec "$@" 2>&1 | tee "$results/$name.log"
 status=${PIPESTATUS[0]}
 set -e
+echo "$status" >"$results/$name.status"
 tests=$(grep -Eo '^ℹ tests [0-9]+' "$results/$name.log" | awk '{ print $3 }' | tail -n 1)
 if [ "${tests:-0}" = 0 ]; then
   echo "run-tests: suite '$name' ran no test" >&2

@@ -40,7 +40,15 @@ describe('the operator without its CRD', () => {
 
   after(async () => {
     await kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(REPOSITORY_ROOT, 'crds')]);
-    await kubectl(['wait', '--for', 'condition=Established', '--timeout=60s', `crd/${CRD}`]);
+    // Not `kubectl wait`: it fails on a CRD whose status has no conditions yet.
+    const api = kc.makeApiClient(ApiextensionsV1Api);
+    await waitFor(
+      async () => {
+        const crd = await api.readCustomResourceDefinition({ name: CRD });
+        return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') === true;
+      },
+      { timeoutMs: 60_000, description: 'the CRD to be Established again' },
+    );
   });
 
   it('exits 1 with one line that says how to install it', async () => {

@@ -121,18 +121,13 @@ export function plan(input: PlanInput): Plan {
   if (p.bookkeeping.invalidSince !== undefined) {
     // The spec is valid again: ticks since it broke are Skipped, none runs late. An edit of the
     // schedule itself has already moved the walk to now, leaving nothing to record.
-    const passed = ticksBetween(schedule, walkAnchor(p.ledger, p.bookkeeping, job.createdAt), now, 1);
-    if (passed.count > 0 && passed.first[0] !== undefined && passed.latest !== null) {
-      p.notRun({
-        outcome: 'Skipped',
-        firstTick: passed.first[0],
-        lastTick: passed.latest,
-        count: passed.count,
-        reason: 'InvalidSpec',
-        message: `${passed.count} tick(s) passed while the spec could not be scheduled`,
-        recordedAt: now,
-      });
-    }
+    p.skipPassed(
+      schedule,
+      walkAnchor(p.ledger, p.bookkeeping, job.createdAt),
+      now,
+      'InvalidSpec',
+      'the spec could not be scheduled',
+    );
     p.bookkeep({ invalidSince: undefined, scheduleAnchor: now });
     p.event('Normal', 'SpecValid', 'the spec can be scheduled again; ticks count from now');
   }
@@ -140,24 +135,9 @@ export function plan(input: PlanInput): Plan {
   const anchor = walkAnchor(p.ledger, p.bookkeeping, job.createdAt);
   if (p.bookkeeping.suspendedSince !== undefined) {
     // Resumed: the ticks that passed while suspended become one Skipped record and no backlog runs.
-    const passed = ticksBetween(schedule, anchor, now, 1);
-    if (passed.count > 0 && passed.first[0] !== undefined && passed.latest !== null) {
-      p.notRun({
-        outcome: 'Skipped',
-        firstTick: passed.first[0],
-        lastTick: passed.latest,
-        count: passed.count,
-        reason: 'Suspended',
-        message: `${passed.count} tick(s) passed while the job was suspended`,
-        recordedAt: now,
-      });
-    }
+    const skipped = p.skipPassed(schedule, anchor, now, 'Suspended', 'the job was suspended');
     p.bookkeep({ suspendedSince: undefined, scheduleAnchor: now });
-    p.event(
-      'Normal',
-      'Resumed',
-      `resumed: the next tick runs; ${passed.count} tick(s) skipped while suspended`,
-    );
+    p.event('Normal', 'Resumed', `resumed: the next tick runs; ${skipped} tick(s) skipped while suspended`);
   } else {
     runDueTick(p, snapshot, schedule, anchor, now);
   }
@@ -195,6 +175,29 @@ class Planner {
 
   notRun(record: NotRunRecord): void {
     this.write({ kind: 'notRun', record });
+  }
+
+  /** One tick that gets no run. */
+  notRunTick(outcome: NotRunRecord['outcome'], tick: Date, reason: string, message: string, at: Date): void {
+    this.notRun({ outcome, firstTick: tick, lastTick: tick, count: 1, reason, message, recordedAt: at });
+  }
+
+  /** The ticks in (from, now] as one Skipped range; returns how many there were. */
+  skipPassed(schedule: Schedule, from: Date, now: Date, reason: string, what: string): number {
+    const passed = ticksBetween(schedule, from, now, 1);
+    const first = passed.first[0];
+    if (passed.count > 0 && first !== undefined && passed.latest !== null) {
+      this.notRun({
+        outcome: 'Skipped',
+        firstTick: first,
+        lastTick: passed.latest,
+        count: passed.count,
+        reason,
+        message: `${passed.count} tick(s) passed while ${what}`,
+        recordedAt: now,
+      });
+    }
+    return passed.count;
   }
 
   claimAndCreate(run: RunId, now: Date): void {
@@ -439,15 +442,8 @@ function runDueTick(p: Planner, s: Snapshot, schedule: Schedule, anchor: Date, n
     // Ticks that passed while no controller acted: only the latest may still run.
     const oneByOne = due.first.filter((t) => t.getTime() < latest.getTime()).slice(0, MISSED_ONE_BY_ONE);
     for (const tick of oneByOne) {
-      p.notRun({
-        outcome: 'Missed',
-        firstTick: tick,
-        lastTick: tick,
-        count: 1,
-        reason: 'NoController',
-        message: `tick ${iso(tick)} passed while no controller acted; superseded by ${iso(latest)}`,
-        recordedAt: now,
-      });
+      const message = `tick ${iso(tick)} passed while no controller acted; superseded by ${iso(latest)}`;
+      p.notRunTick('Missed', tick, 'NoController', message, now);
     }
     const rest = missed - oneByOne.length;
     const lastOneByOne = oneByOne[oneByOne.length - 1];
@@ -479,15 +475,7 @@ function runDueTick(p: Planner, s: Snapshot, schedule: Schedule, anchor: Date, n
   const lateMs = now.getTime() - latest.getTime();
   if (policy.startingDeadlineSeconds !== undefined && lateMs > policy.startingDeadlineSeconds * 1000) {
     const message = `tick ${iso(latest)} is ${Math.round(lateMs / 1000)}s late, past startingDeadlineSeconds=${policy.startingDeadlineSeconds}`;
-    p.notRun({
-      outcome: 'Missed',
-      firstTick: latest,
-      lastTick: latest,
-      count: 1,
-      reason: 'DeadlineExceeded',
-      message,
-      recordedAt: now,
-    });
+    p.notRunTick('Missed', latest, 'DeadlineExceeded', message, now);
     p.event('Warning', 'TickMissed', message);
     return;
   }
@@ -505,15 +493,7 @@ function runDueTick(p: Planner, s: Snapshot, schedule: Schedule, anchor: Date, n
     const busy = active[0]?.podName ?? live[0]?.name ?? '';
     if (policy.concurrencyPolicy === 'Forbid') {
       const message = `tick ${iso(latest)} skipped: run ${busy} is still active (concurrencyPolicy Forbid)`;
-      p.notRun({
-        outcome: 'Skipped',
-        firstTick: latest,
-        lastTick: latest,
-        count: 1,
-        reason: 'RunActive',
-        message,
-        recordedAt: now,
-      });
+      p.notRunTick('Skipped', latest, 'RunActive', message, now);
       p.event('Normal', 'TickSkipped', message);
       return;
     }

@@ -39,6 +39,7 @@ import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
 import { realClock, sleep } from './clock.ts';
 import type { Cancel, Clock } from './clock.ts';
 import { classify } from './kube-errors.ts';
+import { GROUP, LABEL_JOB, PLURAL, VERSION } from '../api/names.ts';
 import type { KubeError } from './kube-errors.ts';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
@@ -402,11 +403,9 @@ export function clientNodeListWatch<T extends KubernetesObject>(kc: KubeConfig):
 // ---------------------------------------------------------------------------------------------
 // Informers the operator needs.
 
-export const SSJ_GROUP = 'ssj.dev';
-export const SSJ_VERSION = 'v1alpha1';
-export const SSJ_PLURAL = 'singletonjobs';
-/** Pods the operator owns carry this label; the Pod informer selects on its existence. */
-export const JOB_LABEL = 'ssj.dev/job';
+// The API's names, under the names this module's callers use; the Pod informer selects on the
+// existence of the job label, which every Pod the operator owns carries.
+export { GROUP as SSJ_GROUP, VERSION as SSJ_VERSION, PLURAL as SSJ_PLURAL, LABEL_JOB as JOB_LABEL };
 
 export interface WatchScope extends InformerRuntime {
   /** One namespace, or all namespaces when absent. */
@@ -420,18 +419,18 @@ export function singletonJobInformer<T extends KubernetesObject = KubernetesObje
 ): Informer<T> {
   const api = kc.makeApiClient(CustomObjectsApi);
   const { namespace, ...runtime } = scope;
-  const base = `/apis/${SSJ_GROUP}/${SSJ_VERSION}`;
+  const base = `/apis/${GROUP}/${VERSION}`;
   return createInformer<T>({
     ...runtime,
-    resource: SSJ_PLURAL,
+    resource: PLURAL,
     path:
       namespace === undefined
-        ? `${base}/${SSJ_PLURAL}`
-        : `${base}/namespaces/${encodeURIComponent(namespace)}/${SSJ_PLURAL}`,
+        ? `${base}/${PLURAL}`
+        : `${base}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}`,
     list: async () => {
-      const group = SSJ_GROUP;
-      const version = SSJ_VERSION;
-      const plural = SSJ_PLURAL;
+      const group = GROUP;
+      const version = VERSION;
+      const plural = PLURAL;
       const raw: unknown =
         namespace === undefined
           ? await api.listClusterCustomObject({ group, version, plural })
@@ -451,11 +450,11 @@ export function podInformer(kc: KubeConfig, scope: WatchScope = {}): Informer<V1
     resource: 'pods',
     path:
       namespace === undefined ? '/api/v1/pods' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
-    labelSelector: JOB_LABEL,
+    labelSelector: LABEL_JOB,
     list: () =>
       namespace === undefined
-        ? api.listPodForAllNamespaces({ labelSelector: JOB_LABEL })
-        : api.listNamespacedPod({ namespace, labelSelector: JOB_LABEL }),
+        ? api.listPodForAllNamespaces({ labelSelector: LABEL_JOB })
+        : api.listNamespacedPod({ namespace, labelSelector: LABEL_JOB }),
     // The list is deserialised by the generated client (timestamps become Dates); watch events
     // arrive as plain JSON. Deserialise them the same way so the cache holds one shape.
     fromWatch: (raw) => ObjectSerializer.deserialize(raw, 'V1Pod') as V1Pod,

@@ -110,14 +110,9 @@ export async function openPostgresLedger(
       unreachable = false;
       return result;
     } catch (err) {
-      if (isLedgerUnavailable(err)) {
-        unreachable = true;
-        throw new LedgerUnavailableError(err.message, { cause: err });
-      }
-      if (err instanceof Error && err.name === 'FencedError') {
-        state = 'fenced';
-        throw new FencedError(err.message, { cause: err });
-      }
+      // The store's errors are the common ledger's (subclasses): they pass through as they are.
+      if (isLedgerUnavailable(err)) unreachable = true;
+      if (err instanceof FencedError) state = 'fenced';
       throw err;
     }
   };

@@ -10,8 +10,13 @@
 // - anything else is thrown as it is: a constraint violation or a bad argument is a bug.
 
 import type { LeaseRef } from './model.ts';
+import {
+  FencedError as CommonFencedError,
+  LedgerUnavailableError as CommonUnavailableError,
+} from '../ledger.ts';
 
-export class FencedError extends Error {
+/** The common ledger's FencedError (../ledger.ts), with what the fence row said. */
+export class FencedError extends CommonFencedError {
   override readonly name = 'FencedError';
   readonly lease: LeaseRef;
   readonly term: number;
@@ -40,7 +45,8 @@ export class FencedError extends Error {
  * server: the server refused work for now (shutting down, starting, read-only, out of resources). */
 export type UnavailableReason = 'connection' | 'timeout' | 'server';
 
-export class LedgerUnavailableError extends Error {
+/** The common ledger's LedgerUnavailableError (../ledger.ts), with how it was classified. */
+export class LedgerUnavailableError extends CommonUnavailableError {
   override readonly name = 'LedgerUnavailableError';
   readonly reason: UnavailableReason;
   /** The SQLSTATE or Node error code that classified it, when there was one. */

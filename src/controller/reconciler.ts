@@ -33,7 +33,7 @@ import { podName as podNameOf, type RunId } from '../run/identity.ts';
 import type { ScheduleCache } from '../schedule/index.ts';
 import { applyWrite, plan, type Action, type Plan } from './plan.ts';
 import { buildPod, isOwnedBy, podView } from './pod.ts';
-import type { Bookkeeping, JobPolicy, JobView, SpecProblem } from './snapshot.ts';
+import type { Bookkeeping, JobPolicy, JobView, PodView, SpecProblem } from './snapshot.ts';
 import { summarize } from './status.ts';
 import type { FaultHook } from './faults.ts';
 
@@ -136,6 +136,7 @@ export class Reconciler {
     const job = cached;
     const view = jobView(job);
     const pods = d.pods.forJob(namespace, name).filter((p) => isOwnedBy(p, jobRef.uid));
+    const podViews = pods.map(podView);
 
     let ledgerAvailable = true;
     let ledger: LedgerView;
@@ -153,13 +154,23 @@ export class Reconciler {
     const parsed = d.schedules.parse(view.policy.schedule, view.policy.timeZone);
     const templateProblem = view.deleting ? undefined : await this.templateProblem(job, view, fence);
     const result = plan({
-      snapshot: { job: view, pods: pods.map(podView), ledger, ledgerAvailable, recentlyCreated },
+      snapshot: { job: view, pods: podViews, ledger, ledgerAvailable, recentlyCreated },
       schedule: parsed.ok ? { ok: true, schedule: parsed.schedule } : { ok: false, problem: parsed.error },
       templateProblem,
       now,
     });
 
-    const created = await new Execution(d, job, jobRef, fence, result, ledgerAvailable, pods, signal).run();
+    const created = await new Execution(
+      d,
+      job,
+      jobRef,
+      fence,
+      result,
+      ledgerAvailable,
+      pods,
+      podViews,
+      signal,
+    ).run();
     if (created.length > 0) {
       let names = this.recentlyCreated.get(jobRef.uid);
       if (names === undefined) this.recentlyCreated.set(jobRef.uid, (names = new Set()));
@@ -220,6 +231,7 @@ class Execution {
   private readonly result: Plan;
   private readonly ledgerAvailable: boolean;
   private readonly pods: readonly V1Pod[];
+  private readonly podViews: readonly PodView[];
   private readonly signal: AbortSignal | undefined;
   private ledger: LedgerView;
   private readonly createdThisRun = new Set<string>();
@@ -234,6 +246,7 @@ class Execution {
     result: Plan,
     ledgerAvailable: boolean,
     pods: readonly V1Pod[],
+    podViews: readonly PodView[],
     signal: AbortSignal | undefined,
   ) {
     this.d = d;
@@ -243,6 +256,7 @@ class Execution {
     this.result = result;
     this.ledgerAvailable = ledgerAvailable;
     this.pods = pods;
+    this.podViews = podViews;
     this.signal = signal;
     this.ledger = result.ledger;
   }
@@ -407,7 +421,7 @@ class Execution {
         ledger: this.ledger,
         ...(this.ledgerAvailable ? {} : { bookkeeping: jobView(this.job).bookkeeping }),
       },
-      pods: this.pods.map(podView),
+      pods: this.podViews,
       ledgerAvailable: this.ledgerAvailable,
       epoch: this.fence.epoch,
       now: this.d.now(),

@@ -39,3 +39,10 @@ export const ANNOTATION_HOLDER = 'ssj.dev/holder';
 export const ANNOTATION_RUN_NOW_TOKEN = 'ssj.dev/run-now-token';
 /** Job annotation: set it to a new token to ask for one manual run. */
 export const ANNOTATION_RUN_NOW = 'ssj.dev/run-now';
+
+/**
+ * Pod finalizer: every run's Pod carries it from its create request on, and the operator
+ * removes it only once the run's outcome is durable in the ledger (DESIGN.md, invariant 2), so
+ * whoever deletes a Pod, the operator sees it go.
+ */
+export const FINALIZER_RUN_RECORD = 'ssj.dev/run-record';

@@ -1,0 +1,89 @@
+/**
+ * The reconciler's ports: the small interfaces through which it reads caches and acts on the
+ * API server, the Event sink and its metrics. The real implementations live in the shell
+ * (./kube-writer.ts, ../runtime/), the simulated ones in test/unit/controller/sim/.
+ *
+ * Contract of every KubeWriter call: it returns within its request timeout (a few seconds,
+ * shorter than a leader's renew deadline) or throws; an answer that is part of the protocol
+ * (AlreadyExists, NotFound, a refusal) is a value, anything else is thrown for the work queue
+ * to retry with backoff.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import type { ScheduledSingletonJob } from '../api/types.ts';
+import type { JobRef, NotRunOutcome, RunOutcome } from '../ledger/ledger.ts';
+import type { RunId } from '../run/identity.ts';
+
+export interface JobCache {
+  get(namespace: string, name: string): ScheduledSingletonJob | undefined;
+}
+
+export interface PodCache {
+  /** Pods labelled ssj.dev/job=<jobName> in the namespace. */
+  forJob(namespace: string, jobName: string): readonly V1Pod[];
+}
+
+export class StatusConflictError extends Error {
+  override readonly name = 'StatusConflictError';
+}
+
+/**
+ * The API server refused a Pod (403 Forbidden or 422 Invalid on a create or a dry-run):
+ * quota, a missing ServiceAccount, Pod Security, a terminating namespace, an invalid template.
+ * `fenced` is true when the refusal names the operator's own fencing admission policy.
+ */
+export interface PodRefusal {
+  readonly kind: 'refused';
+  readonly reason: 'Forbidden' | 'Invalid';
+  readonly message: string;
+  readonly fenced: boolean;
+}
+
+export type CreateResult =
+  /** The create response: the Pod as the API server stored it. */
+  | { readonly kind: 'created'; readonly pod: V1Pod }
+  /** 409 AlreadyExists, then a live read of the Pod holding the name (undefined if gone since). */
+  | { readonly kind: 'exists'; readonly pod: V1Pod | undefined }
+  | PodRefusal;
+
+export type DryRunResult = { readonly kind: 'ok' } | PodRefusal;
+
+export interface KubeWriter {
+  createPod(pod: V1Pod): Promise<CreateResult>;
+  /** A live read, bypassing caches; undefined when the Pod does not exist. */
+  getPod(namespace: string, name: string): Promise<V1Pod | undefined>;
+  /** Deletes the Pod with that UID; resolves when it is gone or deletion has begun. */
+  deletePod(namespace: string, name: string, uid: string): Promise<void>;
+  /**
+   * Removes the tracking finalizer (ssj.dev/run-record) from the Pod with that UID, leaving
+   * any other finalizer. 'gone' when no Pod of that UID exists or it no longer has ours.
+   * Throws FinalizerRefusedError when the API server refuses the patch (403, 422).
+   */
+  removeFinalizer(namespace: string, name: string, uid: string): Promise<'removed' | 'gone'>;
+  /** A live read of a job, bypassing caches; undefined when it does not exist. */
+  getJob(namespace: string, name: string): Promise<ScheduledSingletonJob | undefined>;
+  /** Replaces the status subresource; throws StatusConflictError on a stale resourceVersion. */
+  replaceJobStatus(job: ScheduledSingletonJob): Promise<ScheduledSingletonJob>;
+  /** Server-side dry-run create. */
+  dryRunPod(pod: V1Pod): Promise<DryRunResult>;
+}
+
+export class FinalizerRefusedError extends Error {
+  override readonly name = 'FinalizerRefusedError';
+}
+
+export interface EventSink {
+  event(
+    obj: { apiVersion: string; kind: string; metadata: { name: string; namespace: string; uid: string } },
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): void;
+}
+
+export interface ReconcileObserver {
+  podCreated(job: JobRef, run: RunId, skewSeconds: number | undefined): void;
+  runFinished(outcome: RunOutcome): void;
+  ticksNotRun(outcome: NotRunOutcome, count: number): void;
+  statusWrite(result: 'ok' | 'conflict'): void;
+  ledgerAvailable(available: boolean): void;
+}

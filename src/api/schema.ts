@@ -341,6 +341,9 @@ export const ledgerStatusSchema: JSONSchemaProps = {
     'PostgreSQL). Not an interface: do not edit it or build on it.',
   properties: {
     scheduleAnchor: dateTime('The instant the walk for due ticks starts from.'),
+    latestTick: dateTime(
+      'The latest tick the ledger accounts for (run, Skipped or Missed); no tick up to it is due again, whatever the bounded history keeps.',
+    ),
     observedSchedule: { type: 'string', description: 'The schedule the anchor was set for.' },
     observedTimeZone: { type: 'string', description: 'The time zone the anchor was set for.' },
     epoch: {

@@ -249,6 +249,10 @@ export interface LedgerStatus {
    */
   scheduleAnchor?: string;
   /**
+   * The latest tick the ledger accounts for (run, Skipped or Missed); no tick up to it is due again, whatever the bounded history keeps.
+   */
+  latestTick?: string;
+  /**
    * The schedule the anchor was set for.
    */
   observedSchedule?: string;

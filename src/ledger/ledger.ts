@@ -54,6 +54,12 @@ export interface LedgerView {
   readonly notRun: readonly NotRunRecord[];
   /** Run-now tokens already claimed (the most recent ones at least). */
   readonly manualTokens: readonly string[];
+  /**
+   * The latest tick the ledger accounts for (a run of it, or a Skipped or Missed record),
+   * kept explicitly and never inferred from the bounded lists above: the walk for due ticks
+   * never starts before it, however many records those lists drop.
+   */
+  readonly latestTick?: Date | undefined;
 }
 
 export type LedgerWrite =

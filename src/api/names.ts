@@ -46,3 +46,9 @@ export const ANNOTATION_RUN_NOW = 'ssj.dev/run-now';
  * whoever deletes a Pod, the operator sees it go.
  */
 export const FINALIZER_RUN_RECORD = 'ssj.dev/run-record';
+
+/**
+ * The fencing ValidatingAdmissionPolicy (config/policy): a create it refuses names it, which is
+ * how a refusal by the fence is told apart from any other Forbidden answer.
+ */
+export const FENCE_POLICY_NAME = 'ssj-operator-term-fence.ssj.dev';

@@ -2,7 +2,7 @@
  * ssj-operator: the process users run. Reads as a wiring diagram; the pieces live in their
  * folders (config, observability, runtime, ledger, controller).
  *
- * Exit codes: 0 after a clean shutdown (SIGTERM, SIGINT) or `migrate`; 2 for a malformed flag;
+ * Exit codes: 0 after a clean shutdown (SIGTERM, SIGINT), `migrate` or `cleanup`; 2 for a malformed flag;
  * 1 for a configuration the operator cannot work with (no usable kubeconfig, the CRD not
  * installed, no rights to read it). A server that is merely unreachable (the API server,
  * PostgreSQL) is retried with backoff and reported through logs and readiness, never by exiting.
@@ -16,6 +16,7 @@ import { loggableOptions } from './config/options.ts';
 import { optionsFromProcessOrExit } from './config/process.ts';
 import { FAULT_ENV, faultHookFrom } from './controller/faults.ts';
 import { kubeWriter } from './controller/kube-writer.ts';
+import { removeRunRecordFinalizers } from './controller/finalizer-cleanup.ts';
 import { Manager, errorText } from './controller/manager.ts';
 import type { Fence, Ledger } from './ledger/ledger.ts';
 import { statusLedger } from './ledger/status-ledger.ts';
@@ -38,6 +39,22 @@ async function main(): Promise<void> {
   if (options.command === 'migrate') {
     const applied = await migrateLedger({ connectionString: options.databaseUrl ?? '' }, ledgerLogger(log));
     log.info({ applied }, 'ledger migrations applied');
+    return;
+  }
+  if (options.command === 'cleanup') {
+    const kc = kubeConfigOrExit(options, log);
+    const metrics = newMetrics({ processMetrics: false });
+    const client = { requestTimeoutMs: options.requestTimeoutMs };
+    const core = makeInstrumentedApiClient(kc, CoreV1Api, metrics, client);
+    const result = await removeRunRecordFinalizers({
+      core,
+      kube: kubeWriter(core, makeInstrumentedApiClient(kc, CustomObjectsApi, metrics, client)),
+      namespace: options.namespace,
+      log,
+    });
+    const where = options.namespace === '' ? 'all namespaces' : options.namespace;
+    log.info({ ...result, namespace: where }, 'finalizers removed');
+    if (result.failed > 0) fatal(log, `${result.failed} pods kept their finalizer (see the warnings above)`);
     return;
   }
 
@@ -75,32 +92,45 @@ async function main(): Promise<void> {
 
   await waitForCrd(kc, log);
 
-  // Until Lease-based election lands, this process is the single replica. Its term is its start
-  // time in milliseconds, so a restarted process fences whatever its predecessor left running.
+  // Until Lease-based election lands, this process is the single replica (docs/adr/0007). With
+  // PostgreSQL its term is the fence row's next number, taken by the ledger in its own
+  // transaction, so a restarted process fences its predecessor whatever the clocks say; until it
+  // is taken the term reads 0, under which nothing is claimed (`load` throws
+  // LedgerUnavailableError). Status-only mode has no fence row: its term is the start time in
+  // milliseconds, and resourceVersion preconditions order its writes.
   if (options.leaderElection.enabled) {
     log.warn({}, 'leader election is not implemented yet: running as the single replica with its own term');
   }
-  const fence: Fence = { epoch: Date.now(), holder: options.leaderElection.identity };
+  const holder = options.leaderElection.identity;
   const lease = { namespace: options.leaderElection.namespace, name: LEASE_NAME, uid: 'single-replica' };
   metrics.leader.set(1);
-  metrics.leaderEpoch.set(fence.epoch);
 
   let ledger: Ledger = statusLedger;
-  if (options.databaseUrl !== undefined) {
+  let fence: () => Fence;
+  if (options.databaseUrl === undefined) {
+    const term = Date.now();
+    metrics.leaderEpoch.set(term);
+    fence = () => ({ epoch: term, holder });
+  } else {
     const pg = await openPostgresLedger({
       connectionString: options.databaseUrl,
       lease,
-      fence,
+      holder,
       log,
       retentionMs: options.ledgerRetentionMs,
+      onTerm: (term) => {
+        metrics.leaderEpoch.set(term);
+      },
     });
     ledger = pg.ledger;
     ledgerReady = pg.ready;
     stops.push(pg.close);
+    fence = () => ({ epoch: pg.term() ?? 0, holder });
   }
 
+  const requests = { requestTimeoutMs: options.requestTimeoutMs };
   const events = createEventRecorder({
-    sink: eventsV1Sink(kc, makeInstrumentedApiClient(kc, EventsV1Api, metrics)),
+    sink: eventsV1Sink(kc, makeInstrumentedApiClient(kc, EventsV1Api, metrics, requests)),
     identity: options.leaderElection.identity,
     logger: log,
   });
@@ -110,12 +140,12 @@ async function main(): Promise<void> {
     workers: options.workers,
     resyncPeriodMs: options.resyncPeriodMs,
     kube: kubeWriter(
-      makeInstrumentedApiClient(kc, CoreV1Api, metrics),
-      makeInstrumentedApiClient(kc, CustomObjectsApi, metrics),
+      makeInstrumentedApiClient(kc, CoreV1Api, metrics, requests),
+      makeInstrumentedApiClient(kc, CustomObjectsApi, metrics, requests),
     ),
     ledger,
     events,
-    fence: () => fence,
+    fence,
     log,
     metrics,
     fault: faultHookFrom(process.env[FAULT_ENV], (code) => process.exit(code)),
@@ -128,7 +158,7 @@ async function main(): Promise<void> {
   );
 
   await running.start();
-  log.info({ mode: ledger.mode, epoch: fence.epoch }, 'controller started');
+  log.info({ mode: ledger.mode, epoch: fence().epoch }, 'controller started');
 }
 
 function kubeConfigOrExit(options: Options, log: Logger): KubeConfig {

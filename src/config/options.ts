@@ -12,6 +12,9 @@
  *   nothing. The caller prints `message` and exits with `exitCode`.
  * - The leader election timings satisfy client-go's rule, lease > renew > 1.2 × retry, and the
  *   lease duration is a whole number of seconds (a Lease stores `leaseDurationSeconds`).
+ * - The request timeout is shorter than the renew deadline (unset, it is 5 s or half the renew
+ *   deadline, whichever is shorter), so a leader's request that hangs ends while the leader can
+ *   still tell whether its term holds.
  *
  * Does not give: reading files (the kubeconfig is only named here; see kubeconfig.ts), nor
  * connecting to PostgreSQL (a well-formed URL may still point at nothing).
@@ -22,7 +25,7 @@ import { redactCredentials } from '../observability/redact.ts';
 import { type BindAddress, parseBindAddress } from './address.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 
-export type Subcommand = 'run' | 'migrate';
+export type Subcommand = 'run' | 'migrate' | 'cleanup';
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 export const logLevels: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -54,6 +57,8 @@ export interface Options {
   /** PostgreSQL ledger rows older than this are deleted; 0 = keep forever. */
   readonly ledgerRetentionMs: number;
   readonly logLevel: LogLevel;
+  /** Deadline of each Kubernetes API request but a watch. */
+  readonly requestTimeoutMs: number;
   /** Kubeconfig path(s) from --kubeconfig, SSJ_KUBECONFIG or KUBECONFIG; undefined = in-cluster or ~/.kube/config. */
   readonly kubeconfig: string | undefined;
 }
@@ -162,6 +167,12 @@ const flags = [
     defaultText: 'info',
   },
   {
+    flag: 'request-timeout',
+    value: '<duration>',
+    description: 'give up on a Kubernetes API request (not a watch) after this long',
+    defaultText: '5s, at most half of --leader-election-renew-deadline',
+  },
+  {
     flag: 'kubeconfig',
     value: '<path>',
     description: 'kubeconfig file(s); unset = in-cluster config, else ~/.kube/config',
@@ -228,6 +239,14 @@ export function parseOptions(argv: readonly string[], env: Env, host: Host): Par
     .action(() => {
       command = 'migrate';
     });
+  program
+    .command('cleanup')
+    .description(
+      'after uninstalling the operator: remove its finalizer from every Pod labelled ssj.dev/job in --namespace (default all) and exit',
+    )
+    .action(() => {
+      command = 'cleanup';
+    });
 
   try {
     program.parse([...argv], { from: 'user' });
@@ -279,6 +298,16 @@ function build(command: Subcommand, raw: (flag: FlagName) => Raw | undefined, en
   const renewDeadlineMs = value('leader-election-renew-deadline', '10s', positiveDuration);
   const retryPeriodMs = value('leader-election-retry-period', '2s', positiveDuration);
   checkLeaderElectionTimings(leaseDurationMs, renewDeadlineMs, retryPeriodMs);
+  // Unset, it shrinks to fit short leader election timings instead of refusing them.
+  const requestTimeoutMs =
+    raw('request-timeout') === undefined
+      ? Math.min(5_000, renewDeadlineMs / 2)
+      : value('request-timeout', '5s', positiveDuration);
+  if (requestTimeoutMs >= renewDeadlineMs) {
+    throw new ConfigError(
+      `--request-timeout (${formatDuration(requestTimeoutMs)}) must be shorter than --leader-election-renew-deadline (${formatDuration(renewDeadlineMs)})`,
+    );
+  }
 
   const podNamespace = nonEmpty(env['POD_NAMESPACE']);
   const namespace = raw('namespace');
@@ -302,6 +331,7 @@ function build(command: Subcommand, raw: (flag: FlagName) => Raw | undefined, en
     databaseUrl: databaseUrl(command, raw('database-url')),
     ledgerRetentionMs: value('ledger-retention', '2160h', nonNegativeDuration),
     logLevel: value('log-level', 'info', logLevel),
+    requestTimeoutMs,
     kubeconfig: nonEmpty(raw('kubeconfig')?.text),
   };
 }

@@ -24,7 +24,7 @@ import { createRateLimitingQueue, type RateLimitingQueue } from '../runtime/rate
 import { runWorkers } from '../runtime/workers.ts';
 import { ScheduleCache } from '../schedule/index.ts';
 import type { Fence, Ledger } from '../ledger/ledger.ts';
-import type { EventSink, KubeWriter, ReconcileObserver } from './reconciler.ts';
+import type { EventSink, KubeWriter, ReconcileObserver } from './ports.ts';
 import { Reconciler } from './reconciler.ts';
 import type { FaultHook } from './faults.ts';
 
@@ -114,6 +114,9 @@ export class Manager {
     await Promise.all([this.jobs.start(), this.pods.start()]);
     this.synced = true;
     for (const job of this.jobs.list()) this.enqueue(job);
+    // Pods whose job is gone (deleted while the operator was down) still carry its finalizer:
+    // their keys are queued too, and the reconciler releases them.
+    for (const key of this.podsByJob.keys()) this.queue.add(key);
     const { options } = this;
     if (options.resyncPeriodMs > 0) {
       this.resync = setInterval(() => {

@@ -14,18 +14,34 @@
  * - Each tick walked past ends in exactly one record: a claimed run, or a Skipped or Missed
  *   record. Ticks are found by walking forward from the latest tick the ledger accounts for
  *   (or the job's creation, the last schedule edit, the last resume), never backwards.
- * - A run whose Pod vanished is declared Lost only after the shell confirms, with a live read,
- *   that Kubernetes has deleted it; a Pod that is terminating may still run and is waited for.
+ * - Every run's Pod carries the tracking finalizer, and `releasePod` (its removal) is planned
+ *   only for a run whose outcome is in the ledger: the shell executes it after that outcome is
+ *   durable. So no Pod leaves the API server before its run is recorded, whoever deletes it.
+ * - A run stopped from outside (deleted, evicted, its node lost) is Lost only once its Pod can
+ *   no longer run: terminal, or deleted before it was bound to a node. A Pod that finished on
+ *   its own before the deletion keeps its real outcome.
+ * - A retry is claimed only once the earlier attempt's outcome was durable before this plan
+ *   (in the loaded ledger), never in the same plan that records it.
  *
- * Not guaranteed: ticks closer together than the controller's reaction time (a seconds
+ * Not guaranteed: a Pod whose finalizer someone else removed can vanish unseen; its run is then
+ * Lost if the ledger had recorded its creation, and created again under the same name if not.
+ * Ticks closer together than the controller's reaction time (a seconds
  * schedule under heavy load) may be recorded Missed rather than run: a tick found overdue
  * together with a later one is treated as passed while no controller acted.
  */
+import { FINALIZER_RUN_RECORD } from '../api/names.ts';
 import type { LedgerRun, LedgerView, LedgerWrite, NotRunRecord, RunOutcome } from '../ledger/ledger.ts';
 import { nextAttempt, podName, runKey, sameOccasion, type RunId } from '../run/identity.ts';
 import type { Schedule } from '../schedule/index.ts';
 import { ticksBetween } from '../schedule/index.ts';
-import { isTerminal, type Bookkeeping, type PodView, type Snapshot, type SpecProblem } from './snapshot.ts';
+import {
+  DEFAULT_CREATE_DEADLINE_SECONDS,
+  isTerminal,
+  type Bookkeeping,
+  type PodView,
+  type Snapshot,
+  type SpecProblem,
+} from './snapshot.ts';
 
 /** At most this many missed ticks are recorded one by one; the rest become one summary. */
 export const MISSED_ONE_BY_ONE = 100;
@@ -39,8 +55,8 @@ export type Action =
   | { readonly kind: 'ledger'; readonly write: LedgerWrite }
   | { readonly kind: 'createPod'; readonly run: RunId; readonly podName: string }
   | { readonly kind: 'deletePod'; readonly podName: string; readonly uid: string; readonly why: DeleteReason }
-  /** The cache has no Pod for a run that had one: read it live; if it is gone, the run is Lost. */
-  | { readonly kind: 'confirmLost'; readonly run: RunId; readonly podName: string }
+  /** Remove the tracking finalizer: the run's outcome is in the ledger (durable once written). */
+  | { readonly kind: 'releasePod'; readonly podName: string; readonly uid: string }
   | { readonly kind: 'event'; readonly type: EventType; readonly reason: string; readonly message: string };
 
 export type DeleteReason = 'TimedOut' | 'Replaced' | 'HistoryLimit';
@@ -71,9 +87,13 @@ export function plan(input: PlanInput): Plan {
   const { job } = snapshot;
   const p = new Planner(snapshot.ledger, job.bookkeeping, job.name);
 
-  if (job.deleting) return p.result(undefined, undefined);
-
   observePods(p, snapshot, now);
+  if (job.deleting) {
+    // Its Pods are being deleted with it: their outcomes are still recorded and their
+    // finalizers released, so neither the job's nor the namespace's deletion waits on us.
+    p.releaseRecorded(snapshot.pods);
+    return p.result(undefined, undefined);
+  }
 
   const problem = input.schedule.ok ? input.templateProblem : input.schedule.problem;
   if (problem !== undefined || !input.schedule.ok) {
@@ -82,6 +102,7 @@ export function plan(input: PlanInput): Plan {
     // each reconcile and the Event recorder counts it on one Event.
     if (p.bookkeeping.invalidSince === undefined) p.bookkeep({ invalidSince: now });
     if (problem !== undefined) p.event('Warning', problem.kind, problem.message);
+    p.releaseRecorded(snapshot.pods);
     return p.result(problem, undefined);
   }
   const schedule = input.schedule.schedule;
@@ -115,6 +136,7 @@ export function plan(input: PlanInput): Plan {
     }
     startManualRun(p, snapshot, now);
     cleanUpHistory(p, snapshot);
+    p.releaseRecorded(snapshot.pods);
     return p.result(undefined, undefined);
   }
 
@@ -146,6 +168,7 @@ export function plan(input: PlanInput): Plan {
   startManualRun(p, snapshot, now);
   cleanUpHistory(p, snapshot);
   p.dropActionsOnEndedRuns();
+  p.releaseRecorded(snapshot.pods);
 
   const from = walkAnchor(p.ledger, p.bookkeeping, job.createdAt);
   const nextTick = schedule.next(from.getTime() > now.getTime() ? from : now) ?? undefined;
@@ -218,16 +241,28 @@ class Planner {
     this.bookkeeping = { ...this.bookkeeping, ...change };
   }
 
-  /**
-   * A run this plan ends (Replace, TimedOut) gets no Pod create and no Lost check: the create
-   * would start what was just stopped, the check would record a second outcome.
-   */
+  /** A run this plan ends (Replace, TimedOut, CreateRefused) gets no Pod create. */
   dropActionsOnEndedRuns(): void {
     const ended = new Set(this.ledger.runs.filter((r) => r.state === 'Finished').map((r) => r.podName));
     for (let i = this.actions.length - 1; i >= 0; i--) {
       const a = this.actions[i];
-      if (a !== undefined && (a.kind === 'createPod' || a.kind === 'confirmLost') && ended.has(a.podName)) {
-        this.actions.splice(i, 1);
+      if (a !== undefined && a.kind === 'createPod' && ended.has(a.podName)) this.actions.splice(i, 1);
+    }
+  }
+
+  /**
+   * The finalizer of every tracked Pod whose run the ledger (as this plan leaves it) records
+   * as finished, or whose record the bounded history already dropped. The shell releases
+   * them only after the records are durable.
+   */
+  releaseRecorded(pods: readonly PodView[]): void {
+    const finished = new Set(this.ledger.runs.filter((r) => r.state === 'Finished').map((r) => r.podName));
+    const open = new Set(this.ledger.runs.filter((r) => r.state !== 'Finished').map((r) => r.podName));
+    const anchor = accountedUpTo(this.ledger);
+    for (const pod of pods) {
+      if (!pod.tracked || open.has(pod.name)) continue;
+      if (finished.has(pod.name) || recordDropped(pod, this.ledger, anchor)) {
+        this.actions.push({ kind: 'releasePod', podName: pod.name, uid: pod.uid });
       }
     }
   }
@@ -256,7 +291,9 @@ export function applyWrite(view: LedgerView, write: LedgerWrite): LedgerView {
       const run: LedgerRun = { id: write.run, podName: write.podName, state: 'Claimed', claimedAt: write.at };
       const manualTokens =
         write.run.kind === 'manual' ? [write.run.token, ...view.manualTokens] : view.manualTokens;
-      return { ...view, runs: [run, ...view.runs], manualTokens };
+      const latestTick =
+        write.run.kind === 'scheduled' ? later(view.latestTick, write.run.tick) : view.latestTick;
+      return { ...view, runs: [run, ...view.runs], manualTokens, latestTick };
     }
     case 'created':
       return updateRun(view, write.run, (r) => (r.state === 'Claimed' ? { ...r, state: 'Created' } : r));
@@ -278,7 +315,11 @@ export function applyWrite(view: LedgerView, write: LedgerWrite): LedgerView {
             },
       );
     case 'notRun':
-      return { ...view, notRun: [write.record, ...view.notRun] };
+      return {
+        ...view,
+        notRun: [write.record, ...view.notRun],
+        latestTick: later(view.latestTick, write.record.lastTick),
+      };
     default:
       return assertNever(write);
   }
@@ -291,45 +332,82 @@ function updateRun(view: LedgerView, run: RunId, f: (r: LedgerRun) => LedgerRun)
 
 /** The walk for due ticks starts after the latest tick the ledger accounts for, or the anchor. */
 export function walkAnchor(ledger: LedgerView, bookkeeping: Bookkeeping, createdAt: Date): Date {
-  let t = (bookkeeping.scheduleAnchor ?? createdAt).getTime();
-  for (const r of ledger.runs) if (r.id.kind === 'scheduled') t = Math.max(t, r.id.tick.getTime());
-  for (const n of ledger.notRun) t = Math.max(t, n.lastTick.getTime());
-  return new Date(t);
+  const from = bookkeeping.scheduleAnchor ?? createdAt;
+  return later(accountedUpTo(ledger), from) ?? from;
+}
+
+/**
+ * The latest tick the ledger accounts for: its explicit `latestTick`, or any later tick its
+ * lists show (a claim or record of this very plan). Undefined when it accounts for none.
+ */
+export function accountedUpTo(ledger: LedgerView): Date | undefined {
+  let t = ledger.latestTick;
+  for (const r of ledger.runs) if (r.id.kind === 'scheduled') t = later(t, r.id.tick);
+  for (const n of ledger.notRun) t = later(t, n.lastTick);
+  return t;
+}
+
+/** The later of two instants, either of which may be unknown. */
+export function later(a: Date | undefined, b: Date | undefined): Date | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return b.getTime() > a.getTime() ? b : a;
+}
+
+/**
+ * A Pod of a run the ledger view no longer lists, though it accounts for it: a scheduled tick
+ * at or before the latest accounted one, or a run-now token already handled. Its run finished
+ * (the views list every unfinished run) and the bounded history dropped the record.
+ */
+function recordDropped(pod: PodView, ledger: LedgerView, anchor: Date | undefined): boolean {
+  if (pod.run === null) return false;
+  if (ledger.runs.some((r) => r.podName === pod.name)) return false;
+  if (pod.run.kind === 'manual') return ledger.manualTokens.includes(pod.run.token);
+  return anchor !== undefined && pod.run.tick.getTime() <= anchor.getTime();
 }
 
 function observePods(p: Planner, s: Snapshot, now: Date): void {
   const { pods } = s;
-  const created = s.recentlyCreated ?? new Set<string>();
+  const absent = s.absent ?? new Set<string>();
   const byName = new Map(pods.map((pod) => [pod.name, pod]));
   const known = new Set<string>();
 
   for (const run of s.ledger.runs) {
     known.add(run.podName);
+    const pod = byName.get(run.podName);
     if (run.state === 'Finished') {
       // A Replaced or TimedOut run's Pod is stopped, also when the cache showed it only later.
-      const left = byName.get(run.podName);
-      if ((run.outcome === 'Replaced' || run.outcome === 'TimedOut') && left !== undefined && isLive(left)) {
-        p.actions.push({ kind: 'deletePod', podName: left.name, uid: left.uid, why: run.outcome });
+      if ((run.outcome === 'Replaced' || run.outcome === 'TimedOut') && pod !== undefined && isLive(pod)) {
+        p.actions.push({ kind: 'deletePod', podName: pod.name, uid: pod.uid, why: run.outcome });
       }
       continue;
     }
-    const pod = byName.get(run.podName);
-    if (pod === undefined) {
-      // A claimed run whose Pod was never created is created below, under the one-live-Pod rule.
-      if (run.state !== 'Claimed' || created.has(run.podName)) {
-        p.actions.push({ kind: 'confirmLost', run: run.id, podName: run.podName });
-      }
+    if (pod !== undefined) {
+      observeRun(p, s, run, pod, now);
       continue;
     }
-    observeRun(p, s, run, pod, now);
+    // Not seen, and not confirmed absent by a live read: decide nothing about it yet.
+    if (!absent.has(run.podName)) continue;
+    if (run.state !== 'Claimed') {
+      // It had a Pod, and a tracked Pod cannot vanish unseen: someone took the finalizer off.
+      finish(
+        p,
+        run,
+        'Lost',
+        'PodRemoved',
+        `pod ${run.podName} was removed before its outcome was recorded (its ${FINALIZER_RUN_RECORD} finalizer was taken off)`,
+        now,
+      );
+    }
+    // A claim whose Pod was never created is created below, under the one-live-Pod rule.
   }
 
-  const anchor = walkAnchor(s.ledger, s.job.bookkeeping, s.job.createdAt);
+  const anchor = accountedUpTo(s.ledger);
   for (const pod of pods) {
     if (known.has(pod.name) || pod.run === null) continue;
-    if (pod.run.kind === 'scheduled' && pod.run.tick.getTime() <= anchor.getTime()) {
-      // Its tick is accounted for: the bounded status history dropped the finished run's
-      // record. Adopting it would run history twice; a live one is a stopped run's leftover.
+    if (recordDropped(pod, s.ledger, anchor)) {
+      // Its run is accounted for and the bounded history dropped the record. Adopting it would
+      // run history twice; a live one is a stopped run's leftover.
       if (isLive(pod))
         p.actions.push({ kind: 'deletePod', podName: pod.name, uid: pod.uid, why: 'Replaced' });
       continue;
@@ -343,9 +421,27 @@ function observePods(p: Planner, s: Snapshot, now: Date): void {
     if (adopted !== undefined) observeRun(p, s, adopted, pod, now);
   }
 
-  // Claimed runs whose Pod does not exist yet: create it, unless another Pod still lives.
+  // Claimed runs whose Pod was never created: create it, unless another Pod still lives or
+  // the API server has refused it for longer than the run may start late.
   for (const run of p.ledger.runs) {
-    if (run.state !== 'Claimed' || byName.has(run.podName) || created.has(run.podName)) continue;
+    if (run.state !== 'Claimed' || !absent.has(run.podName) || s.job.deleting) continue;
+    const refusal = s.createRefusal;
+    if (refusal !== undefined) {
+      const deadlineSeconds = s.job.policy.startingDeadlineSeconds ?? DEFAULT_CREATE_DEADLINE_SECONDS;
+      const deadline = run.claimedAt.getTime() + deadlineSeconds * 1000;
+      if (now.getTime() >= deadline) {
+        finish(
+          p,
+          run,
+          'Failed',
+          'CreateRefused',
+          `pod ${run.podName} was not created within ${deadlineSeconds}s: ${refusal.message}`,
+          now,
+        );
+        continue;
+      }
+      p.wakeAt(new Date(deadline));
+    }
     if (liveOtherPods(s.pods, run.podName).length === 0) {
       p.actions.push({ kind: 'createPod', run: run.id, podName: run.podName });
     }
@@ -357,7 +453,12 @@ function observeRun(p: Planner, s: Snapshot, run: LedgerRun, pod: PodView, now: 
   if (run.state === 'Claimed') p.write({ kind: 'created', run: run.id, at: pod.createdAt });
   switch (pod.phase) {
     case 'Pending': {
-      if (pod.deleting) return;
+      if (pod.deleting) {
+        // Never bound to a node, it can no longer start; bound, the kubelet may still run it.
+        if (!pod.bound)
+          finish(p, run, 'Lost', 'PodDeleted', `pod ${pod.name} was deleted before it started`, now);
+        return;
+      }
       const limit = policy.maxPendingSeconds;
       if (limit === undefined) return;
       const deadline = pod.createdAt.getTime() + limit * 1000;
@@ -370,6 +471,7 @@ function observeRun(p: Planner, s: Snapshot, run: LedgerRun, pod: PodView, now: 
       return;
     }
     case 'Running':
+      // Also while it is being deleted: it still runs until the kubelet has stopped it.
       if (run.state !== 'Running') {
         p.write({ kind: 'started', run: run.id, at: pod.startedAt ?? now });
         p.event('Normal', 'RunStarted', `pod ${pod.name} is running`);
@@ -379,13 +481,13 @@ function observeRun(p: Planner, s: Snapshot, run: LedgerRun, pod: PodView, now: 
       finish(p, run, 'Succeeded', 'PodSucceeded', `pod ${pod.name} succeeded`, pod.finishedAt ?? now);
       return;
     case 'Failed':
-      if (pod.reason === 'Evicted' || pod.reason === 'NodeLost' || pod.reason === 'Terminated') {
+      if (stoppedFromOutside(pod)) {
         finish(
           p,
           run,
           'Lost',
-          pod.reason,
-          pod.message ?? `pod ${pod.name} was removed before it finished`,
+          pod.reason ?? (pod.disrupted ? 'DisruptionTarget' : 'PodDeleted'),
+          pod.message ?? `pod ${pod.name} was stopped before it finished`,
           pod.finishedAt ?? now,
         );
       } else {
@@ -404,6 +506,19 @@ function observeRun(p: Planner, s: Snapshot, run: LedgerRun, pod: PodView, now: 
     default:
       assertNever(pod.phase);
   }
+}
+
+const STOPPED_REASONS = new Set(['Evicted', 'NodeLost', 'Terminated', 'Preempting', 'DeletionByPodGC']);
+
+/**
+ * A failed Pod that was stopped rather than failing on its own: evicted, disrupted, or
+ * deleted before its containers ended (deletion asked at or before the last container exit).
+ */
+function stoppedFromOutside(pod: PodView): boolean {
+  if (pod.disrupted || (pod.reason !== undefined && STOPPED_REASONS.has(pod.reason))) return true;
+  if (!pod.deleting) return false;
+  if (pod.finishedAt === undefined || pod.deletionRequestedAt === undefined) return true;
+  return pod.finishedAt.getTime() >= pod.deletionRequestedAt.getTime();
 }
 
 function finish(
@@ -536,6 +651,13 @@ function retryFailedRun(p: Planner, s: Snapshot, now: Date): void {
     )
   )
     return;
+  // The earlier attempt's outcome must be durable before the retry is claimed: a crash between
+  // the claim and that record would leave the attempt open, to be re-created and run again.
+  const key = runKey(newest.id);
+  if (!s.ledger.runs.some((r) => runKey(r.id) === key && r.state === 'Finished')) {
+    p.wakeAt(new Date(now.getTime() + 1000));
+    return;
+  }
 
   const notBefore = (newest.finishedAt ?? newest.claimedAt).getTime() + policy.backoffSeconds * 1000;
   if (now.getTime() < notBefore) {

@@ -8,6 +8,7 @@ import {
   ANNOTATION_HOLDER,
   ANNOTATION_RUN_NOW_TOKEN,
   ANNOTATION_SCHEDULED_TIME,
+  FINALIZER_RUN_RECORD,
   GROUP,
   KIND,
   LABEL_ATTEMPT,
@@ -54,6 +55,8 @@ export function buildPod(
       namespace: owner.namespace,
       labels,
       annotations,
+      // In the create body itself: from its first instant the Pod cannot leave unseen.
+      finalizers: [FINALIZER_RUN_RECORD],
       ownerReferences: [
         {
           apiVersion: `${GROUP}/${VERSION}`,
@@ -85,6 +88,17 @@ export function runOfPod(pod: V1Pod): RunId | null {
   return { kind: 'scheduled', tick: new Date(seconds * 1000), attempt };
 }
 
+export function isTracked(pod: V1Pod): boolean {
+  return pod.metadata?.finalizers?.includes(FINALIZER_RUN_RECORD) === true;
+}
+
+/** deletionTimestamp is when the grace period ends; the request came that much earlier. */
+function deletionRequestedAt(pod: V1Pod): Date | undefined {
+  const at = toDate(pod.metadata?.deletionTimestamp);
+  if (at === undefined) return undefined;
+  return new Date(at.getTime() - (pod.metadata?.deletionGracePeriodSeconds ?? 0) * 1000);
+}
+
 export function isOwnedBy(pod: V1Pod, uid: string): boolean {
   return (pod.metadata?.ownerReferences ?? []).some((r) => r.controller === true && r.uid === uid);
 }
@@ -108,6 +122,10 @@ export function podView(pod: V1Pod): PodView {
     run: runOfPod(pod),
     phase,
     deleting: pod.metadata?.deletionTimestamp !== undefined,
+    deletionRequestedAt: deletionRequestedAt(pod),
+    tracked: isTracked(pod),
+    bound: (pod.spec?.nodeName ?? '') !== '',
+    disrupted: (status.conditions ?? []).some((c) => c.type === 'DisruptionTarget' && c.status === 'True'),
     createdAt: toDate(pod.metadata?.creationTimestamp) ?? new Date(0),
     startedAt: toDate(status.startTime),
     finishedAt,

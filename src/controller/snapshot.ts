@@ -56,6 +56,14 @@ export interface PodView {
   readonly phase: PodPhase;
   /** Deletion has begun; the Pod may still be running until Kubernetes removes it. */
   readonly deleting: boolean;
+  /** When deletion was asked for (deletionTimestamp less the grace period), when deleting. */
+  readonly deletionRequestedAt?: Date | undefined;
+  /** It carries the operator's tracking finalizer: it cannot leave the API server unseen. */
+  readonly tracked: boolean;
+  /** Scheduled to a node (spec.nodeName): only a bound Pod can run. */
+  readonly bound: boolean;
+  /** A DisruptionTarget condition is True: evicted, preempted, or its node is gone. */
+  readonly disrupted: boolean;
   readonly createdAt: Date;
   readonly startedAt?: Date | undefined;
   readonly finishedAt?: Date | undefined;
@@ -76,11 +84,25 @@ export interface Snapshot {
   /** False while the ledger cannot be reached: nothing new is claimed. */
   readonly ledgerAvailable: boolean;
   /**
-   * Pods this process created whose creation the ledger does not show yet (the record follows
-   * the create). Such a Pod missing from the cache is checked live, never created again.
+   * Pods of unfinished runs that the shell looked for, found in neither the cache nor its own
+   * writes, and a live read confirmed do not exist. A tracked Pod cannot vanish unseen, so a
+   * claimed run's absent Pod was never created, and an absent Pod of a created run was
+   * removed by someone who took the operator's finalizer off.
    */
-  readonly recentlyCreated?: ReadonlySet<string> | undefined;
+  readonly absent?: ReadonlySet<string> | undefined;
+  /** The API server refuses this job's Pods (quota, ServiceAccount, Pod Security), since `since`. */
+  readonly createRefusal?: CreateRefusal | undefined;
 }
+
+export interface CreateRefusal {
+  readonly message: string;
+  readonly since: Date;
+  /** Found by this reconcile's own reads (a dry-run, a live read): still to be reported. */
+  readonly fresh?: boolean | undefined;
+}
+
+/** How long a claimed run whose create is refused waits, without startingDeadlineSeconds. */
+export const DEFAULT_CREATE_DEADLINE_SECONDS = 300;
 
 export function isTerminal(phase: PodPhase): boolean {
   return phase === 'Succeeded' || phase === 'Failed';

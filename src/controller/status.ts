@@ -13,8 +13,8 @@ import type {
   ScheduledSingletonJobStatus,
 } from '../api/types.ts';
 import type { LedgerRun, LedgerView, NotRunRecord, RunOutcome } from '../ledger/ledger.ts';
-import type { Plan } from './plan.ts';
-import type { JobView, PodView } from './snapshot.ts';
+import { accountedUpTo, later, type Plan } from './plan.ts';
+import type { CreateRefusal, JobView, PodView } from './snapshot.ts';
 
 export const HISTORY_LIMIT = 20;
 export const RUNS_KEPT = 10;
@@ -25,6 +25,8 @@ export interface SummaryInput {
   readonly plan: Plan;
   readonly pods: readonly PodView[];
   readonly ledgerAvailable: boolean;
+  /** The API server refuses the job's Pods. */
+  readonly createRefusal?: CreateRefusal | undefined;
   readonly epoch: number;
   readonly now: Date;
 }
@@ -40,10 +42,13 @@ export function summarize(input: SummaryInput): ScheduledSingletonJobStatus {
 
   const lastFinished = [...finished].sort(byFinishedDesc)[0];
   const lastSucceeded = finished.filter((r) => r.outcome === 'Succeeded').sort(byFinishedDesc)[0];
-  const lastTick = ledger.runs.reduce<Date | undefined>(
+  const lastRunTick = ledger.runs.reduce<Date | undefined>(
     (t, r) => (r.id.kind === 'scheduled' && (t === undefined || r.id.tick > t) ? r.id.tick : t),
     undefined,
   );
+  // Both carry over from the prior status: the bounded history may drop the runs they name.
+  const lastTick = later(lastRunTick, date(input.prior?.lastScheduleTime));
+  const latestTick = later(accountedUpTo(ledger), date(input.prior?.ledger?.latestTick));
 
   const conditionsNow: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>[] = [
     readyCondition(input),
@@ -104,6 +109,7 @@ export function summarize(input: SummaryInput): ScheduledSingletonJobStatus {
       ...(plan.bookkeeping.scheduleAnchor === undefined
         ? {}
         : { scheduleAnchor: iso(plan.bookkeeping.scheduleAnchor) }),
+      ...(latestTick === undefined ? {} : { latestTick: iso(latestTick) }),
       ...(plan.bookkeeping.observedSchedule === undefined
         ? {}
         : { observedSchedule: plan.bookkeeping.observedSchedule }),
@@ -145,6 +151,14 @@ function readyCondition(input: SummaryInput): Omit<Condition, 'lastTransitionTim
       status: 'False',
       reason: 'LedgerUnavailable',
       message: 'the ledger cannot be reached: no new tick is claimed until it returns',
+    };
+  }
+  if (input.createRefusal !== undefined) {
+    return {
+      type: 'Ready',
+      status: 'False',
+      reason: 'CreateRefused',
+      message: `the API server refuses the job's pods: ${input.createRefusal.message}`,
     };
   }
   if (input.job.policy.suspend)
@@ -242,6 +256,12 @@ function occasionTime(r: LedgerRun): number {
 
 function byFinishedDesc(a: LedgerRun, b: LedgerRun): number {
   return (b.finishedAt?.getTime() ?? 0) - (a.finishedAt?.getTime() ?? 0);
+}
+
+function date(s: string | undefined): Date | undefined {
+  if (s === undefined) return undefined;
+  const d = new Date(s);
+  return Number.isNaN(d.getTime()) ? undefined : d;
 }
 
 function iso(d: Date): string {

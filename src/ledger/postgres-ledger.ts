@@ -3,13 +3,23 @@
  * full history; the job's status is its summary.
  *
  * Contract, beyond ./ledger.ts:
- * - Start-up never fails because PostgreSQL is down: migrations and raising the fence are
+ * - Start-up never fails because PostgreSQL is down: migrations and taking the term are
  *   retried in the background with backoff, and until they succeed every `load` throws
  *   LedgerUnavailableError, so the controller claims nothing and says so in `Ready`.
- * - The fence is raised once, before the first write of this term; a store that answers
- *   `stale` (a newer term exists) makes every later call throw FencedError.
+ * - The term comes from the fence row, never from a clock: once, before the first write, the
+ *   ledger takes the Lease's next term in its own transaction (the row's term plus one), so a
+ *   ledger opened later always fences one opened earlier, whatever either host's clock says.
+ *   `term()` is undefined until then. Every write carries that term, whatever fence the
+ *   caller passes; a write the store refuses (a newer term exists) makes every later call
+ *   throw FencedError.
+ * - `load` returns `latestTick` read explicitly: the later of the database's own latest
+ *   accounted tick and what the job's status knows, so an empty or restored database, or a
+ *   switch from the status-only ledger, never makes a finished tick due again.
  * - Retention deletes finished runs and ticks-not-run records older than the retention period,
  *   hourly; an unfinished run is never deleted.
+ *
+ * Does not: elect a leader. Two processes on one Lease each take a term; only the later one
+ * writes, the earlier one stands down at its next write (it is not told sooner).
  */
 import type { ScheduledSingletonJobStatus } from '../api/types.ts';
 import type { Logger } from '../observability/log.ts';
@@ -37,22 +47,36 @@ const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 export interface PostgresLedgerOptions {
   readonly connectionString: string;
   readonly lease: LeaseRef;
-  readonly fence: Fence;
+  /** This process's identity (unique per process): the fence row's holder while its term lasts. */
+  readonly holder: string;
   readonly log: Logger;
   /** 0 keeps everything. */
   readonly retentionMs?: number;
+  /** Called once, with the term, when the ledger has taken it. */
+  readonly onTerm?: (term: number) => void;
 }
 
-export async function openPostgresLedger(
-  options: PostgresLedgerOptions,
-): Promise<{ ledger: Ledger; ready: () => boolean; close: () => Promise<void> }> {
+export interface OpenPostgresLedger {
+  readonly ledger: Ledger;
+  /** The ledger serves this term's writes: it took its term and PostgreSQL last answered. */
+  readonly ready: () => boolean;
+  /** This process's term, once taken; undefined until then. */
+  readonly term: () => number | undefined;
+  readonly close: () => Promise<void>;
+}
+
+type State =
+  | { readonly kind: 'starting' }
+  | { readonly kind: 'ready'; readonly fence: StoreFence }
+  | { readonly kind: 'fenced'; readonly fence: StoreFence };
+
+export async function openPostgresLedger(options: PostgresLedgerOptions): Promise<OpenPostgresLedger> {
   const { log } = options;
   const store = new PostgresLedgerStore({
     connectionString: options.connectionString,
     logger: ledgerLogger(log),
   });
-  const fence: StoreFence = { lease: options.lease, term: options.fence.epoch, holder: options.fence.holder };
-  let state: 'starting' | 'ready' | 'fenced' = 'starting';
+  let state: State = { kind: 'starting' };
   let closed = false;
   /** The last call found PostgreSQL unreachable. */
   let unreachable = false;
@@ -62,11 +86,10 @@ export async function openPostgresLedger(
     if (closed) return;
     try {
       await store.migrate();
-      const raised = await store.raiseFence(options.lease, fence.term, fence.holder);
-      state = raised === 'raised' ? 'ready' : 'fenced';
-      if (state === 'fenced')
-        log.error({ epoch: fence.term }, 'a newer leadership term owns the ledger: standing down');
-      else log.info({ epoch: fence.term }, 'ledger ready');
+      const term = await store.takeNextTerm(options.lease, options.holder);
+      state = { kind: 'ready', fence: { lease: options.lease, term, holder: options.holder } };
+      log.info({ epoch: term }, 'ledger ready: took the next leadership term');
+      options.onTerm?.(term);
     } catch (err) {
       const delayMs = Math.min(30_000, 500 * 2 ** attempt);
       log.warn(
@@ -82,7 +105,7 @@ export async function openPostgresLedger(
   // so a record outlives its retention by at most half of it (or an hour).
   const retention = options.retentionMs ?? 0;
   const applyRetention = (): void => {
-    if (state !== 'ready') return;
+    if (state.kind !== 'ready') return;
     store.applyRetention(new Date(Date.now() - retention)).then(
       (r) => {
         if (r.runsDeleted + r.ticksNotRunDeleted > 0) log.info({ ...r }, 'ledger retention applied');
@@ -102,17 +125,21 @@ export async function openPostgresLedger(
   retentionTimer?.unref();
   if (retention > 0) applyRetention();
 
-  const guard = async <T>(work: () => Promise<T>): Promise<T> => {
-    if (state === 'starting') throw new LedgerUnavailableError('the ledger database is not ready yet');
-    if (state === 'fenced') throw new FencedError('a newer leadership term owns the ledger');
+  const guard = async <T>(work: (fence: StoreFence) => Promise<T>): Promise<T> => {
+    const current = state;
+    if (current.kind === 'starting') throw new LedgerUnavailableError('the ledger database is not ready yet');
+    if (current.kind === 'fenced') throw new FencedError('a newer leadership term owns the ledger');
     try {
-      const result = await work();
+      const result = await work(current.fence);
       unreachable = false;
       return result;
     } catch (err) {
       // The store's errors are the common ledger's (subclasses): they pass through as they are.
       if (isLedgerUnavailable(err)) unreachable = true;
-      if (err instanceof FencedError) state = 'fenced';
+      if (err instanceof FencedError && state.kind === 'ready') {
+        state = { kind: 'fenced', fence: current.fence };
+        log.error({ epoch: current.fence.term }, 'a newer leadership term owns the ledger: standing down');
+      }
       throw err;
     }
   };
@@ -121,28 +148,38 @@ export async function openPostgresLedger(
     mode: 'postgres',
     load: (job: JobRef, status: ScheduledSingletonJobStatus | undefined) =>
       guard(async () => {
-        const [recent, unfinished, notRun] = await Promise.all([
+        const [recent, unfinished, notRun, latest] = await Promise.all([
           store.listRuns(job.uid, { limit: RECENT }),
           store.listUnfinishedRuns(job.uid),
           store.listTicksNotRun(job.uid, { limit: RECENT }),
+          store.latestTick(job.uid),
         ]);
         const byKey = new Map<string, RunRow>();
         for (const row of [...unfinished, ...recent]) byKey.set(row.runKey, row);
         const runs = [...byKey.values()]
           .map(runOfRow)
           .sort((a, b) => b.claimedAt.getTime() - a.claimedAt.getTime());
-        const tokens = new Set(viewFromStatus(status).manualTokens);
+        const fromStatus = viewFromStatus(status);
+        const tokens = new Set(fromStatus.manualTokens);
         for (const r of runs) if (r.id.kind === 'manual') tokens.add(r.id.token);
-        const view: LedgerView = { runs, notRun: notRun.map(notRunOfRow), manualTokens: [...tokens] };
+        const view: LedgerView = {
+          runs,
+          notRun: notRun.map(notRunOfRow),
+          manualTokens: [...tokens],
+          // Status counts too: it may know ticks this database never saw (a switch from the
+          // status-only ledger, an empty or restored database).
+          latestTick: later(latest ?? undefined, fromStatus.latestTick),
+        };
         return view;
       }),
     write: (job: JobRef, _fence: Fence, write: LedgerWrite) =>
-      guard(() => writeOne(store, fence, job, write)),
+      guard((fence) => writeOne(store, fence, job, write)),
   };
 
   return {
     ledger,
-    ready: () => state === 'ready' && !unreachable,
+    ready: () => state.kind === 'ready' && !unreachable,
+    term: () => (state.kind === 'starting' ? undefined : state.fence.term),
     close: async () => {
       closed = true;
       if (timer !== undefined) clearTimeout(timer);
@@ -150,6 +187,12 @@ export async function openPostgresLedger(
       await store.close();
     },
   };
+}
+
+function later(a: Date | undefined, b: Date | undefined): Date | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return a.getTime() >= b.getTime() ? a : b;
 }
 
 /** The store's string-only logger, on top of the operator's structured one. */

@@ -6,7 +6,10 @@
  * race for one tick cannot both succeed; the Pod is created only after that write returns.
  * Finished runs and ticks not run live in `status.history`, which is bounded: this ledger
  * remembers recent history only. The tick walk anchor (`status.ledger.scheduleAnchor`) and the
- * claims are never truncated, so a tick once claimed is never claimed again.
+ * claims are never truncated, so a tick once claimed is never claimed again. The view's
+ * `latestTick` is the latest of `status.ledger.latestTick` and every tick the status names
+ * (`lastScheduleTime`, `lastRun`, `active`, history, claims): never only what the bounded
+ * history still holds.
  *
  * Writes other than claims are folded into the reconciler's single status write.
  */
@@ -42,7 +45,30 @@ export function viewFromStatus(status: ScheduledSingletonJobStatus | undefined):
   const tokens = new Set<string>();
   if (status?.ledger?.handledRunNowToken !== undefined) tokens.add(status.ledger.handledRunNowToken);
   for (const r of runs) if (r.id.kind === 'manual') tokens.add(r.id.token);
-  return { runs, notRun, manualTokens: [...tokens] };
+  return { runs, notRun, manualTokens: [...tokens], latestTick: latestTickOf(status) };
+}
+
+/**
+ * The latest tick the status accounts for: every place it names a tick counts, not only the
+ * bookkeeping field, so a status written before that field existed (or a history that dropped
+ * records) still keeps every tick it ran from being due again.
+ */
+function latestTickOf(status: ScheduledSingletonJobStatus | undefined): Date | undefined {
+  const candidates: (string | undefined)[] = [
+    status?.ledger?.latestTick,
+    status?.lastScheduleTime,
+    status?.lastRun?.tick,
+    status?.lastRun?.lastTick,
+    status?.active?.tick,
+  ];
+  for (const r of status?.history ?? []) candidates.push(r.tick, r.lastTick);
+  for (const c of status?.ledger?.claims ?? []) candidates.push(c.tick);
+  let latest: Date | undefined;
+  for (const candidate of candidates) {
+    const d = date(candidate);
+    if (d !== undefined && (latest === undefined || d.getTime() > latest.getTime())) latest = d;
+  }
+  return latest;
 }
 
 function idOf(

@@ -15,12 +15,26 @@
  * (which skip `post` entirely). `makeApiClient` accepts no configuration, so we build the same
  * configuration it does (config.js, `makeApiClient`) with our `httpApi`.
  *
- * Does not give: counts for watches (client-node's `Watch`, used by informers, calls fetch
- * itself; informers' list calls go through the API client they are given and are counted), or the
- * time to read a response body (the duration ends when the status and headers arrive).
+ * Every request but a watch also has a deadline (`requestTimeoutMs`, 5 s unless told): it covers
+ * the whole exchange, from connecting to the last byte of the body, so a server that accepts a
+ * connection and never answers cannot hold a worker. A request past its deadline fails with a
+ * `RequestTimeoutError` (name `TimeoutError`, which ../runtime/kube-errors.ts classifies as
+ * Transient); a caller's own AbortSignal on the request still works alongside it.
+ *
+ * Why in the HTTP library: client-node 2.0.1's generated API methods take no signal or timeout,
+ * but its `RequestContext` carries an AbortSignal that `IsomorphicFetchHttpLibrary` hands to
+ * undici's fetch (gen/http/isomorphic-fetch.js), and the signal stays attached while the body is
+ * read.
+ *
+ * Does not give: counts or deadlines for watches (client-node's `Watch`, used by informers, calls
+ * fetch itself; informers' list calls go through the API client they are given and are counted),
+ * a deadline on obtaining credentials (an exec plugin runs before the request is sent), or the
+ * time to read a response body in the duration metric (it ends when the status and headers
+ * arrive).
  */
 import {
   type ApiConstructor,
+  type ResponseBody,
   type ApiType,
   type HttpLibrary,
   IsomorphicFetchHttpLibrary,
@@ -117,21 +131,103 @@ export function instrumentHttpLibrary(
   };
 }
 
-/** `kc.makeApiClient(apiClientType)`, with every request counted in `metrics`. */
+/** The default deadline of one API request (`--request-timeout`). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
+
+/** A request that got no complete answer within its deadline. */
+export class RequestTimeoutError extends Error {
+  // The name kube-errors.ts (and undici, and AbortSignal.timeout) use for a deadline: Transient.
+  override readonly name = 'TimeoutError';
+}
+
+/**
+ * Wraps an HTTP library so that each request but a watch is aborted after `timeoutMs`, with a
+ * RequestTimeoutError, whether it is still connecting, waiting for headers or reading the body.
+ */
+export function timeoutHttpLibrary(inner: HttpLibrary, timeoutMs: number): HttpLibrary {
+  if (!(timeoutMs > 0)) throw new Error(`request timeout must be positive, got ${timeoutMs}`);
+  return {
+    send(request) {
+      const { verb } = classifyRequest(request.getHttpMethod(), request.getUrl());
+      if (verb === 'watch') return inner.send(request);
+      // The path names the object (no query: a label selector says nothing useful here).
+      const what = `${request.getHttpMethod()} ${pathOf(request.getUrl())}`;
+      const deadline = AbortSignal.timeout(timeoutMs);
+      const own = request.getSignal();
+      request.setSignal(own === undefined ? deadline : AbortSignal.any([own, deadline]));
+      const timedOut = (error: unknown): unknown =>
+        deadline.aborted && !(own?.aborted ?? false)
+          ? new RequestTimeoutError(`${what}: no answer within ${timeoutMs} ms`, { cause: error })
+          : error;
+      const response = inner
+        .send(request)
+        .toPromise()
+        .then(
+          (r: ResponseContext) => withBody(r, timedOut),
+          (error: unknown) => {
+            throw timedOut(error);
+          },
+        );
+      return new Observable(response);
+    },
+  };
+}
+
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return url;
+  }
+}
+
+// The body is read after `send` resolves, still under the deadline: its failure is mapped too.
+function withBody(r: ResponseContext, mapError: (error: unknown) => unknown): ResponseContext {
+  const body = r.body;
+  const mapped: ResponseBody = {
+    text: () =>
+      body.text().catch((error: unknown) => {
+        throw mapError(error);
+      }),
+    binary: () =>
+      body.binary().catch((error: unknown) => {
+        throw mapError(error);
+      }),
+    stream: () => body.stream(),
+  };
+  r.body = mapped;
+  return r;
+}
+
+export interface ApiClientOptions {
+  readonly userAgent?: string;
+  /** Deadline of each request but a watch; DEFAULT_REQUEST_TIMEOUT_MS unless told. */
+  readonly requestTimeoutMs?: number;
+}
+
+/**
+ * `kc.makeApiClient(apiClientType)`, with every request counted in `metrics` and bounded by a
+ * deadline.
+ */
 export function makeInstrumentedApiClient<T extends ApiType>(
   kc: KubeConfig,
   apiClientType: ApiConstructor<T>,
   metrics: ApiRequestMetrics,
-  userAgent = 'ssj-operator',
+  options: ApiClientOptions = {},
 ): T {
   const cluster = kc.getCurrentCluster();
   if (cluster === null) throw new Error('kubeconfig has no current cluster');
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   return new apiClientType(
     createConfiguration({
       baseServer: new ServerConfiguration(cluster.server, {}),
       authMethods: { default: kc },
-      httpApi: instrumentHttpLibrary(new IsomorphicFetchHttpLibrary(), metrics),
-      middleware: [setHeaderMiddleware('User-Agent', userAgent)],
+      // Timed inside the count, so a request that timed out is counted as code "error".
+      httpApi: instrumentHttpLibrary(
+        timeoutHttpLibrary(new IsomorphicFetchHttpLibrary(), timeoutMs),
+        metrics,
+      ),
+      middleware: [setHeaderMiddleware('User-Agent', options.userAgent ?? 'ssj-operator')],
     }),
   );
 }

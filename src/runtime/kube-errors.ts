@@ -9,7 +9,10 @@
 // - Network failures, found anywhere in the `cause` chain (and in an AggregateError's list):
 //   Node socket error codes (ECONNREFUSED, ECONNRESET, ETIMEDOUT, ...), undici's UND_ERR_*
 //   codes, "fetch failed", "socket hang up", "other side closed", "terminated", and a
-//   TimeoutError. They are all `Transient`.
+//   TimeoutError: undici's, AbortSignal.timeout's, and the RequestTimeoutError with which our API
+//   clients end a request past its deadline (../observability/api-requests.ts), whether it was
+//   connecting, awaiting headers or reading the body. They are all `Transient`: the request may
+//   or may not have taken effect, so only an idempotent or preconditioned retry is safe.
 //
 // Kinds by HTTP status: 404 NotFound; 409 AlreadyExists when the Status reason says so, else
 // Conflict; 410 Gone; 403 Forbidden; 400 and 422 Invalid; 408, 429, 500, 502, 503, 504

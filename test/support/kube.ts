@@ -72,6 +72,29 @@ export async function newNamespace(prefix: string, kc: KubeConfig = loadKubeConf
   return name;
 }
 
+/**
+ * Strips every finalizer from the namespace's Pods (tests that leave tracked Pods behind with no
+ * operator running), then deletes the namespace.
+ */
+export async function deleteNamespaceAndReleasePods(
+  name: string,
+  kc: KubeConfig = loadKubeConfig(),
+): Promise<void> {
+  if (name === '') return;
+  const core = kc.makeApiClient(CoreV1Api);
+  for (const pod of (await core.listNamespacedPod({ namespace: name })).items) {
+    if ((pod.metadata?.finalizers ?? []).length === 0) continue;
+    await core
+      .patchNamespacedPod({
+        namespace: name,
+        name: pod.metadata?.name ?? '',
+        body: [{ op: 'remove', path: '/metadata/finalizers' }],
+      })
+      .catch(() => undefined);
+  }
+  await deleteNamespace(name, kc);
+}
+
 /** Deletes a namespace (and so everything in it); a namespace already gone is fine. */
 export async function deleteNamespace(name: string, kc: KubeConfig = loadKubeConfig()): Promise<void> {
   try {

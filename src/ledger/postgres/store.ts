@@ -6,11 +6,14 @@
 //   for the same identity whatever the caller does.
 // - Fencing: every write (claimRun, recordRunState, recordTicksNotRun) runs in one transaction
 //   that first reads the Lease's fence row FOR SHARE and throws FencedError, writing nothing,
-//   unless the row holds exactly the writer's term and holder. raiseFence changes that row
-//   under an EXCLUSIVE lock on the fence table, so it waits for writes already past their
-//   check to commit, and writes that start later queue behind it and then see the new term: a
-//   write racing a raise is ordered before it or refused, never after it. (The table lock
-//   also pauses writers of other Leases for the instant of a raise; raises are rare.)
+//   unless the row holds exactly the writer's term and holder. raiseFence and takeNextTerm
+//   change that row under an EXCLUSIVE lock on the fence table, so they wait for writes already
+//   past their check to commit, and writes that start later queue behind them and then see the
+//   new term: a write racing a raise is ordered before it or refused, never after it. (The
+//   table lock also pauses writers of other Leases for the instant of a raise; raises are rare.)
+// - Terms without a clock: takeNextTerm makes the Lease's term one more than the row's (1 for a
+//   new row) and returns it. The table lock serializes concurrent takers, so each gets a term
+//   of its own and only the last one is current, whatever the processes' clocks say.
 // - Monotonicity: a run's state only moves forward (Claimed < Pending < Running < Finished);
 //   its outcome is set once, the first Finished write wins; its start time is kept once set.
 //   A range of ticks not run is recorded once and may only grow at its end.
@@ -28,6 +31,8 @@
 //   idempotent, so a retry after a COMMIT whose answer was lost is safe; such a retry of
 //   claimRun returns claimed:false with the row this same term wrote (same holder and epoch):
 //   the caller continues that run, as after a crash between claim and Pod creation.
+//   takeNextTerm is the exception: a retry after a lost answer takes another term, which
+//   only skips the number the lost answer held (no write was made under it).
 // - Refuse a claim of a tick already recorded as Skipped or Missed: the planner never asks.
 // - Retire the fence rows of a deleted Lease: raising the term of a recreated Lease (new uid)
 //   starts a row of its own and leaves the old uid's row as it was, so a leader of the old
@@ -226,6 +231,33 @@ export class PostgresLedgerStore {
       );
     });
     return result.rowCount === 1 ? 'raised' : 'stale';
+  }
+
+  /**
+   * Makes `holder` the Lease's current term in its own transaction: the row's term plus one, or
+   * 1 when the Lease has no row yet, and returns that term. Every earlier holder is fenced from
+   * then on. Not idempotent: each call takes a new term (the holder is not compared, so a
+   * process that reuses its predecessor's identity still fences it).
+   */
+  async takeNextTerm(lease: LeaseRef, holder: string): Promise<number> {
+    checkLease(lease);
+    nonEmpty(holder, 'holder');
+    const result = await this.#transaction(async (client) => {
+      // The same table lock as raiseFence, for the same reason: a row lock request could be
+      // starved by a stream of FOR SHARE checks of the old term.
+      await client.query('LOCK TABLE ssj.fence IN EXCLUSIVE MODE');
+      return client.query<{ term: string }>(
+        `INSERT INTO ssj.fence AS f (lease_namespace, lease_name, lease_uid, term, holder)
+         VALUES ($1, $2, $3, 1, $4)
+         ON CONFLICT (lease_namespace, lease_name, lease_uid) DO UPDATE
+           SET term = f.term + 1, holder = EXCLUDED.holder, updated_at = now()
+         RETURNING term`,
+        [lease.namespace, lease.name, lease.uid, holder],
+      );
+    });
+    const row = result.rows[0];
+    if (row === undefined) throw new Error('takeNextTerm: the upsert returned no row');
+    return bigintColumn(row.term, 'term');
   }
 
   /** Claims a run (state Claimed) unless it exists; then returns the existing row, claimed:false. */

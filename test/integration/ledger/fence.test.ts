@@ -121,6 +121,76 @@ describe('the leader fence', () => {
     ]);
   });
 
+  it('takeNextTerm starts a new Lease at term 1, then takes one more than the row holds, each time for its holder, fencing the previous one', async () => {
+    const lease = newLease();
+    const { store } = ledger;
+    assert.equal(await store.takeNextTerm(lease, 'a'), 1, 'a Lease without a row starts at 1');
+    assert.equal(await store.takeNextTerm(lease, 'b'), 2);
+    await assert.rejects(
+      store.claimRun(fence(lease, 1, 'a'), scheduledRun(randomUUID(), new Date('2026-11-23T01:00:00Z'))),
+      FencedError,
+    );
+    assert.equal(await store.takeNextTerm(lease, 'b'), 3, 'the same holder again still takes a new term');
+    assert.equal(await store.raiseFence(lease, 9, 'c'), 'raised');
+    assert.equal(await store.takeNextTerm(lease, 'd'), 10, 'it follows a raised term');
+    assert.equal(await store.raiseFence(lease, 9, 'c'), 'stale', 'and fences the raised one');
+    const claim = await store.claimRun(
+      fence(lease, 10, 'd'),
+      scheduledRun(randomUUID(), new Date('2026-11-23T01:00:00Z')),
+    );
+    assert.equal(claim.row.epoch, 10);
+  });
+
+  it('concurrent takeNextTerm calls from several replicas each get a distinct consecutive term', async () => {
+    const lease = newLease();
+    const replicas = [ledger.openStore(), ledger.openStore(), ledger.openStore(), ledger.openStore()];
+    const terms = await Promise.all(replicas.map((store, i) => store.takeNextTerm(lease, `replica-${i}`)));
+    assert.deepEqual(
+      [...terms].sort((a, b) => a - b),
+      [1, 2, 3, 4],
+    );
+    const winner = terms.indexOf(4);
+    const run = scheduledRun(randomUUID(), new Date('2026-11-23T01:00:00Z'));
+    const results = await Promise.all(
+      replicas.map((store, i) => settle(store.claimRun(fence(lease, terms[i] ?? -1, `replica-${i}`), run))),
+    );
+    results.forEach((result, i) => {
+      if (i === winner) assert.ok(result.ok && result.value.claimed, 'the last term claims');
+      else assert.ok(!result.ok && result.error instanceof FencedError, `replica ${i} is fenced`);
+    });
+  });
+
+  it('a write that starts while takeNextTerm is waiting queues behind it and is refused once it commits', async () => {
+    const lease = newLease();
+    const writer = ledger.openStore({ applicationName: 'ssj-test-writer-c' });
+    const taker = ledger.openStore({ applicationName: 'ssj-test-taker-c' });
+    const observer = await ledger.sqlClient();
+    const inFlight = await ledger.sqlClient();
+    const oldTerm = await taker.takeNextTerm(lease, 'old-leader');
+    const old = fence(lease, oldTerm, 'old-leader');
+
+    await inFlight.query('BEGIN');
+    await inFlight.query(
+      'SELECT term FROM ssj.fence WHERE lease_namespace = $1 AND lease_name = $2 AND lease_uid = $3 FOR SHARE',
+      [lease.namespace, lease.name, lease.uid],
+    );
+    const taking = settle(taker.takeNextTerm(lease, 'new-leader'));
+    await waitUntilBlocked(observer, 'ssj-test-taker-c', 'the take waits for the write in flight');
+
+    const run = scheduledRun(randomUUID(), new Date('2026-11-23T01:00:00Z'));
+    const claiming = settle(writer.claimRun(old, run));
+    await waitUntilBlocked(observer, 'ssj-test-writer-c', 'the new write queues behind the waiting take');
+
+    await inFlight.query('COMMIT');
+    const taken = await taking;
+    const claimed = await claiming;
+    assert.ok(taken.ok);
+    assert.equal(taken.value, oldTerm + 1);
+    assert.ok(!claimed.ok && claimed.error instanceof FencedError, 'the old term is refused after the take');
+    assert.deepEqual(claimed.error.current, { term: oldTerm + 1, holder: 'new-leader' });
+    assert.equal(await ledger.store.getRun(runKey(run)), null);
+  });
+
   it('a write that passed its fence check before a raise commits first: the raise waits for it', async () => {
     const lease = newLease();
     const writer = ledger.openStore({ applicationName: 'ssj-test-writer-a' });

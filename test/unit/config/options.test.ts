@@ -46,6 +46,7 @@ describe('parseOptions', () => {
       databaseUrl: undefined,
       ledgerRetentionMs: 90 * 24 * 3_600_000,
       logLevel: 'info',
+      requestTimeoutMs: 5_000,
       kubeconfig: undefined,
     });
   });
@@ -207,10 +208,26 @@ describe('parseOptions', () => {
         o.leaderElection.leaseDurationMs,
         o.leaderElection.renewDeadlineMs,
         o.leaderElection.retryPeriodMs,
+        o.requestTimeoutMs,
       ],
-      want: [4_000, 3_000, 500],
+      // The request timeout, unset, shrinks to half the renew deadline.
+      want: [4_000, 3_000, 500, 1_500],
     },
     { name: '--log-level', argv: ['--log-level', 'debug'], env: {}, pick: (o) => o.logLevel, want: 'debug' },
+    {
+      name: 'SSJ_REQUEST_TIMEOUT sets the request timeout',
+      argv: [],
+      env: { SSJ_REQUEST_TIMEOUT: '2500ms' },
+      pick: (o) => o.requestTimeoutMs,
+      want: 2_500,
+    },
+    {
+      name: '--request-timeout beats SSJ_REQUEST_TIMEOUT',
+      argv: ['--request-timeout', '3s'],
+      env: { SSJ_REQUEST_TIMEOUT: '1s' },
+      pick: (o) => o.requestTimeoutMs,
+      want: 3_000,
+    },
   ];
   for (const row of overrides) {
     it(row.name, () => {
@@ -319,6 +336,24 @@ describe('parseOptions', () => {
       message: /invalid SSJ_LOG_LEVEL "verbose": expected one of trace, debug, info/,
     },
     {
+      name: 'a request timeout without unit',
+      argv: ['--request-timeout', '5'],
+      env: {},
+      message: /invalid --request-timeout "5": missing unit/,
+    },
+    {
+      name: 'a zero request timeout',
+      argv: [],
+      env: { SSJ_REQUEST_TIMEOUT: '0s' },
+      message: /invalid SSJ_REQUEST_TIMEOUT "0s": must be greater than 0/,
+    },
+    {
+      name: 'a request timeout not shorter than the renew deadline',
+      argv: ['--request-timeout', '10s'],
+      env: {},
+      message: /--request-timeout \(10s\) must be shorter than --leader-election-renew-deadline \(10s\)/,
+    },
+    {
       name: 'migrate without a database',
       argv: ['migrate'],
       env: {},
@@ -377,6 +412,14 @@ describe('parseOptions', () => {
     assert.equal(parse(['migrate'], { DATABASE_URL: url }).databaseUrl, url);
   });
 
+  it('selects cleanup, which needs no database and honours --namespace', () => {
+    const options = parse(['cleanup', '--namespace', 'team-a']);
+    assert.equal(options.command, 'cleanup');
+    assert.equal(options.databaseUrl, undefined);
+    assert.equal(options.namespace, 'team-a');
+    assert.equal(parse(['--request-timeout=2s', 'cleanup']).requestTimeoutMs, 2_000);
+  });
+
   it('answers --help with every flag, its default and its variable, for stdout and exit 0', () => {
     const result = parseOptions(['--help'], {}, host);
     assert.ok(!result.ok);
@@ -397,6 +440,7 @@ describe('parseOptions', () => {
       ['--database-url', 'unset'],
       ['--ledger-retention', '2160h'],
       ['--log-level', 'info'],
+      ['--request-timeout', '5s'],
       ['--kubeconfig', 'unset'],
     ];
     for (const [flag, def] of expected) {
@@ -406,6 +450,7 @@ describe('parseOptions', () => {
     }
     assert.ok(help.includes('DATABASE_URL)') && help.includes('KUBECONFIG)'));
     assert.match(help, /migrate/);
+    assert.match(help, /cleanup/);
   });
 
   it('masks the database password when options are logged', () => {

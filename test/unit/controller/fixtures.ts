@@ -58,6 +58,10 @@ export function pod(id: RunId, over: Partial<PodView> = {}): PodView {
     run: id,
     phase: 'Pending',
     deleting: false,
+    tracked: true,
+    // A Pod past Pending has been bound to a node.
+    bound: over.phase !== undefined && over.phase !== 'Pending',
+    disrupted: false,
     createdAt: id.kind === 'scheduled' ? id.tick : CREATED,
     ...over,
   };
@@ -90,17 +94,28 @@ export interface Case {
   ledgerAvailable?: boolean;
   now: string | Date;
   templateProblem?: PlanInput['templateProblem'];
-  recentlyCreated?: ReadonlySet<string>;
+  /**
+   * Pods a live read found absent. By default, as the shell would find them: every unfinished
+   * run's Pod that `pods` does not show.
+   */
+  absent?: readonly string[];
+  createRefusal?: Snapshot['createRefusal'];
 }
 
 export function planFor(c: Case): Plan {
   const j = c.job ?? job();
+  const pods = c.pods ?? [];
+  const l = c.ledger ?? ledger();
+  const shown = new Set(pods.map((p) => p.name));
+  const absent =
+    c.absent ?? l.runs.filter((r) => r.state !== 'Finished' && !shown.has(r.podName)).map((r) => r.podName);
   const snapshot: Snapshot = {
     job: j,
-    pods: c.pods ?? [],
-    ledger: c.ledger ?? ledger(),
+    pods,
+    ledger: l,
     ledgerAvailable: c.ledgerAvailable ?? true,
-    recentlyCreated: c.recentlyCreated,
+    absent: new Set(absent),
+    createRefusal: c.createRefusal,
   };
   const parsed = parseSchedule(j.policy.schedule, j.policy.timeZone);
   return plan({
@@ -134,8 +149,8 @@ export function describeActions(actions: readonly Action[]): string[] {
         return `create ${a.podName}`;
       case 'deletePod':
         return `delete ${a.podName} ${a.why}`;
-      case 'confirmLost':
-        return `confirmLost ${a.podName}`;
+      case 'releasePod':
+        return `release ${a.podName}`;
       case 'event':
         return `event ${a.reason}`;
     }

@@ -126,7 +126,10 @@ describe('plan: concurrency', () => {
       ledger: ledger([done]),
       pods: [pod(done.id, { phase: 'Running', deleting: true })],
     });
-    assert.deepEqual(withoutEvents(p.actions), ['Skipped 2026-11-22T10:05:00.000Z x1 RunActive']);
+    assert.deepEqual(withoutEvents(p.actions), [
+      'Skipped 2026-11-22T10:05:00.000Z x1 RunActive',
+      `release ${name('2026-11-22T10:00:00Z')}`,
+    ]);
   });
 
   it('Replace records the active run as Replaced, deletes its Pod and claims the new tick without creating it yet', () => {
@@ -141,6 +144,7 @@ describe('plan: concurrency', () => {
       `finished ${name('2026-11-22T10:00:00Z')} Replaced`,
       `delete ${name('2026-11-22T10:00:00Z')} Replaced`,
       `claim ${name('2026-11-22T10:05:00Z')}`,
+      `release ${name('2026-11-22T10:00:00Z')}`,
     ]);
   });
 
@@ -167,7 +171,7 @@ describe('plan: observing runs', () => {
       ledger: ledger([run(id, { state: 'Claimed' }), run(other, { state: 'Finished', outcome: 'Replaced' })]),
       pods: [pod(other, { phase: 'Running', deleting: true })],
     });
-    assert.deepEqual(withoutEvents(p.actions), []);
+    assert.deepEqual(withoutEvents(p.actions), [`release ${podName('job', other)}`]);
   });
 
   it('a Pod that starts running is recorded once as started', () => {
@@ -202,13 +206,20 @@ describe('plan: observing runs', () => {
         ledger: ledger([run(id, { state: 'Running' })]),
         pods: [pod(id, row.pod)],
       });
-      assert.deepEqual(withoutEvents(p.actions), [`finished ${name('2026-11-22T10:00:00Z')} ${row.want}`]);
+      assert.deepEqual(withoutEvents(p.actions), [
+        `finished ${name('2026-11-22T10:00:00Z')} ${row.want}`,
+        `release ${name('2026-11-22T10:00:00Z')}`,
+      ]);
     });
   }
 
-  it('a run whose Pod vanished from the cache is checked live before it is declared Lost', () => {
-    const p = planFor({ now: '2026-11-22T10:01:00Z', ledger: ledger([run(id, { state: 'Running' })]) });
-    assert.deepEqual(withoutEvents(p.actions), [`confirmLost ${name('2026-11-22T10:00:00Z')}`]);
+  it('a started run whose Pod a live read finds absent (its finalizer taken off) is Lost; one not read yet is left alone', () => {
+    const running = ledger([run(id, { state: 'Running' })]);
+    const p = planFor({ now: '2026-11-22T10:01:00Z', ledger: running });
+    assert.deepEqual(withoutEvents(p.actions), [`finished ${name('2026-11-22T10:00:00Z')} Lost`]);
+    assert.equal(p.ledger.runs[0]?.reason, 'PodRemoved');
+    const unread = planFor({ now: '2026-11-22T10:01:00Z', ledger: running, absent: [] });
+    assert.deepEqual(withoutEvents(unread.actions), []);
   });
 
   it('a Pod that is being deleted is waited for, not declared Lost', () => {
@@ -226,6 +237,7 @@ describe('plan: observing runs', () => {
     assert.deepEqual(withoutEvents(p.actions), [
       `finished ${name('2026-11-22T10:00:00Z')} TimedOut`,
       `delete ${name('2026-11-22T10:00:00Z')} TimedOut`,
+      `release ${name('2026-11-22T10:00:00Z')}`,
     ]);
   });
 
@@ -260,6 +272,7 @@ describe('plan: retries', () => {
     assert.deepEqual(withoutEvents(p.actions), [
       `claim ${name('2026-11-22T10:00:00Z', 2)}`,
       `create ${name('2026-11-22T10:00:00Z', 2)}`,
+      `release ${name('2026-11-22T10:00:00Z')}`,
     ]);
   });
 
@@ -268,7 +281,7 @@ describe('plan: retries', () => {
       job: retrying,
       now: '2026-11-22T10:01:10Z',
       ledger: ledger([failed]),
-      pods: [pod(id, { phase: 'Failed' })],
+      pods: [pod(id, { phase: 'Failed', tracked: false })],
     });
     assert.deepEqual(withoutEvents(p.actions), []);
     assert.equal(p.requeueAt?.toISOString(), '2026-11-22T10:01:30.000Z');
@@ -284,7 +297,7 @@ describe('plan: retries', () => {
       job: retrying,
       now: '2026-11-22T10:02:00Z',
       ledger: ledger([timedOut]),
-      pods: [pod(id, { deleting: true })],
+      pods: [pod(id, { deleting: true, bound: true, tracked: false })],
     });
     assert.deepEqual(withoutEvents(p.actions), []);
   });
@@ -375,7 +388,10 @@ describe('plan: invalid specs and manual runs', () => {
       pods: [pod(id, { phase: 'Succeeded' })],
     });
     assert.equal(p.problem?.kind, 'InvalidSchedule');
-    assert.deepEqual(withoutEvents(p.actions), [`finished ${podName('job', id)} Succeeded`]);
+    assert.deepEqual(withoutEvents(p.actions), [
+      `finished ${podName('job', id)} Succeeded`,
+      `release ${podName('job', id)}`,
+    ]);
   });
 
   it('an unknown time zone is InvalidTimeZone', () => {
@@ -427,9 +443,19 @@ describe('plan: history limits', () => {
   it('finished Pods beyond the history limits are deleted, oldest first', () => {
     const ticks = ['09:00', '09:05', '09:10', '09:15', '09:20'].map((t) => tickRun(`2026-11-22T${t}:00Z`));
     const pods = [
-      ...ticks.map((id) => pod(id, { phase: 'Succeeded', finishedAt: (id as { tick: Date }).tick })),
-      pod(tickRun('2026-11-22T08:00:00Z'), { phase: 'Failed', finishedAt: T('2026-11-22T08:00:10Z') }),
-      pod(tickRun('2026-11-22T08:05:00Z'), { phase: 'Failed', finishedAt: T('2026-11-22T08:05:10Z') }),
+      ...ticks.map((id) =>
+        pod(id, { phase: 'Succeeded', finishedAt: (id as { tick: Date }).tick, tracked: false }),
+      ),
+      pod(tickRun('2026-11-22T08:00:00Z'), {
+        phase: 'Failed',
+        finishedAt: T('2026-11-22T08:00:10Z'),
+        tracked: false,
+      }),
+      pod(tickRun('2026-11-22T08:05:00Z'), {
+        phase: 'Failed',
+        finishedAt: T('2026-11-22T08:05:10Z'),
+        tracked: false,
+      }),
     ];
     const runs = pods.map((p) =>
       run(p.run!, { state: 'Finished', outcome: p.phase === 'Succeeded' ? 'Succeeded' : 'Failed' }),
@@ -470,22 +496,171 @@ describe('plan: a Pod created but not yet recorded', () => {
   const id = tickRun('2026-11-22T10:00:00Z');
   const claimed = run(id, { state: 'Claimed' });
 
-  it('is checked live when the cache does not show it, and never created again', () => {
-    const p = planFor({
-      now: '2026-11-22T10:00:01Z',
-      ledger: ledger([claimed]),
-      recentlyCreated: new Set([claimed.podName]),
-    });
-    assert.deepEqual(withoutEvents(p.actions), [`confirmLost ${claimed.podName}`]);
+  it('is not created again while no live read has said it is absent', () => {
+    const p = planFor({ now: '2026-11-22T10:00:01Z', ledger: ledger([claimed]), absent: [] });
+    assert.deepEqual(withoutEvents(p.actions), []);
   });
 
-  it('is recorded as created once the cache shows it', () => {
-    const p = planFor({
-      now: '2026-11-22T10:00:01Z',
-      ledger: ledger([claimed]),
-      pods: [pod(id)],
-      recentlyCreated: new Set([claimed.podName]),
-    });
+  it('is recorded as created once it is seen (the cache, the create response or a live read)', () => {
+    const p = planFor({ now: '2026-11-22T10:00:01Z', ledger: ledger([claimed]), pods: [pod(id)] });
     assert.deepEqual(withoutEvents(p.actions), [`created ${claimed.podName}`]);
+  });
+});
+
+describe('plan: the tracking finalizer', () => {
+  const id = tickRun('2026-11-22T10:00:00Z');
+  const at = (s: string) => T(`2026-11-22T${s}Z`);
+  const deletion: { name: string; pod: Parameters<typeof pod>[1]; want: string[] }[] = [
+    {
+      name: 'a Pod deleted before it was bound to a node can no longer start: Lost, then released',
+      pod: { phase: 'Pending', deleting: true, bound: false },
+      want: [`finished ${name('2026-11-22T10:00:00Z')} Lost`, `release ${name('2026-11-22T10:00:00Z')}`],
+    },
+    {
+      name: 'a bound Pod being deleted may still start: it is waited for, and keeps its finalizer',
+      pod: { phase: 'Pending', deleting: true, bound: true },
+      want: [],
+    },
+    {
+      name: 'a running Pod being deleted still runs: it is waited for, and keeps its finalizer',
+      pod: { phase: 'Running', deleting: true },
+      want: [],
+    },
+    {
+      name: 'a Pod that failed because it was deleted while running is Lost',
+      pod: {
+        phase: 'Failed',
+        deleting: true,
+        deletionRequestedAt: at('10:00:30'),
+        finishedAt: at('10:00:31'),
+      },
+      want: [`finished ${name('2026-11-22T10:00:00Z')} Lost`, `release ${name('2026-11-22T10:00:00Z')}`],
+    },
+    {
+      name: 'a Pod that had failed on its own before it was deleted keeps its real outcome, Failed',
+      pod: {
+        phase: 'Failed',
+        deleting: true,
+        deletionRequestedAt: at('10:00:40'),
+        finishedAt: at('10:00:31'),
+      },
+      want: [`finished ${name('2026-11-22T10:00:00Z')} Failed`, `release ${name('2026-11-22T10:00:00Z')}`],
+    },
+    {
+      name: 'a Pod that succeeded and was then deleted is Succeeded',
+      pod: { phase: 'Succeeded', deleting: true, deletionRequestedAt: at('10:00:40') },
+      want: [`finished ${name('2026-11-22T10:00:00Z')} Succeeded`, `release ${name('2026-11-22T10:00:00Z')}`],
+    },
+    {
+      name: 'a failed Pod with a DisruptionTarget condition (preempted, its node gone) is Lost',
+      pod: { phase: 'Failed', disrupted: true },
+      want: [`finished ${name('2026-11-22T10:00:00Z')} Lost`, `release ${name('2026-11-22T10:00:00Z')}`],
+    },
+  ];
+  for (const row of deletion) {
+    it(row.name, () => {
+      const p = planFor({
+        now: '2026-11-22T10:01:00Z',
+        ledger: ledger([run(id, { state: 'Running' })]),
+        pods: [pod(id, row.pod)],
+      });
+      assert.deepEqual(withoutEvents(p.actions), row.want);
+    });
+  }
+
+  it('a Pod whose run is still open keeps its finalizer', () => {
+    const p = planFor({
+      now: '2026-11-22T10:01:00Z',
+      ledger: ledger([run(id, { state: 'Running' })]),
+      pods: [pod(id, { phase: 'Running' })],
+    });
+    assert.ok(!describeActions(p.actions).some((a) => a.startsWith('release ')));
+  });
+
+  it('a tracked Pod whose run the bounded history dropped is released, not adopted', () => {
+    const p = planFor({
+      now: '2026-11-22T10:01:00Z',
+      ledger: { runs: [], notRun: [], manualTokens: [], latestTick: T('2026-11-22T10:00:00Z') },
+      pods: [pod(id, { phase: 'Succeeded' })],
+    });
+    assert.deepEqual(describeActions(p.actions), [`release ${name('2026-11-22T10:00:00Z')}`]);
+  });
+
+  it('a job being deleted records its Pods’ outcomes and releases them, and claims nothing', () => {
+    const p = planFor({
+      job: job({ deleting: true }),
+      now: '2026-11-22T10:05:00.1Z',
+      ledger: ledger([run(id, { state: 'Running' })]),
+      pods: [pod(id, { phase: 'Pending', deleting: true, bound: false })],
+    });
+    assert.deepEqual(withoutEvents(p.actions), [
+      `finished ${name('2026-11-22T10:00:00Z')} Lost`,
+      `release ${name('2026-11-22T10:00:00Z')}`,
+    ]);
+  });
+});
+
+describe('plan: the anchor and durable outcomes', () => {
+  it('the walk never starts before the ledger’s explicit latestTick, whatever its lists hold', () => {
+    const l = { runs: [], notRun: [], manualTokens: [], latestTick: T('2026-11-22T10:05:00Z') };
+    assert.deepEqual(withoutEvents(planFor({ now: '2026-11-22T10:07:00Z', ledger: l }).actions), []);
+    assert.deepEqual(withoutEvents(planFor({ now: '2026-11-22T10:10:00.1Z', ledger: l }).actions), [
+      'claim job-1795342200',
+      'create job-1795342200',
+    ]);
+  });
+
+  it('a failed attempt is not retried in the plan that records its outcome, only once that outcome is durable', () => {
+    const id = tickRun('2026-11-22T10:00:00Z');
+    const j = job({}, { maxAttempts: 3, backoffSeconds: 0 });
+    const p = planFor({
+      job: j,
+      now: '2026-11-22T10:01:00Z',
+      ledger: ledger([run(id, { state: 'Running' })]),
+      pods: [pod(id, { phase: 'Failed', reason: 'Error', tracked: false })],
+    });
+    assert.deepEqual(withoutEvents(p.actions), [`finished ${name('2026-11-22T10:00:00Z')} Failed`]);
+    assert.ok(p.requeueAt !== undefined && p.requeueAt.getTime() <= T('2026-11-22T10:01:01Z').getTime());
+  });
+});
+
+describe('plan: a Pod the API server refuses', () => {
+  const id = tickRun('2026-11-22T10:00:00Z');
+  const claimed = run(id, { state: 'Claimed', claimedAt: T('2026-11-22T10:00:00Z') });
+  const refusal = { message: 'pods "job-1" is forbidden: exceeded quota', since: T('2026-11-22T10:00:00Z') };
+
+  it('is tried again until the deadline, and wakes the controller at it', () => {
+    const j = job({}, { startingDeadlineSeconds: 60 });
+    const p = planFor({
+      job: j,
+      now: '2026-11-22T10:00:30Z',
+      ledger: ledger([claimed]),
+      createRefusal: refusal,
+    });
+    assert.deepEqual(withoutEvents(p.actions), [`create ${claimed.podName}`]);
+    assert.ok(p.requeueAt !== undefined && p.requeueAt.getTime() <= T('2026-11-22T10:01:00Z').getTime());
+  });
+
+  it('ends Failed with reason CreateRefused once startingDeadlineSeconds passes, and is not created late', () => {
+    const j = job({}, { startingDeadlineSeconds: 60 });
+    const p = planFor({
+      job: j,
+      now: '2026-11-22T10:01:00Z',
+      ledger: ledger([claimed]),
+      createRefusal: refusal,
+    });
+    assert.deepEqual(withoutEvents(p.actions), [`finished ${claimed.podName} Failed`]);
+    assert.equal(p.ledger.runs[0]?.reason, 'CreateRefused');
+  });
+
+  it('without startingDeadlineSeconds the documented default applies', () => {
+    const before = planFor({
+      now: '2026-11-22T10:04:59Z',
+      ledger: ledger([claimed]),
+      createRefusal: refusal,
+    });
+    assert.deepEqual(withoutEvents(before.actions), [`create ${claimed.podName}`]);
+    const after = planFor({ now: '2026-11-22T10:05:00Z', ledger: ledger([claimed]), createRefusal: refusal });
+    assert.ok(withoutEvents(after.actions).includes(`finished ${claimed.podName} Failed`));
   });
 });

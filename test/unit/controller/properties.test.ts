@@ -20,8 +20,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Invariant } from './sim/invariants.ts';
+import { MUTATIONS, type Mutation } from './sim/mutations.ts';
 import { configArb, stepsArb, type ConfigOptions } from './sim/scenario.ts';
-import { runScenario, type Report, type Step, type WorldConfig } from './sim/world.ts';
+import { runScenario, START, World, type Report, type Step, type WorldConfig } from './sim/world.ts';
 
 // CI runs a fixed sample, so a red run is a regression anyone can reproduce, not a new random
 // find; `make test-explore` draws fresh seeds and more runs (SSJ_PROPERTY_SEED=random).
@@ -198,8 +199,8 @@ function explain(report: Report, only?: Invariant): string {
 }
 
 function property(name: string, options: ConfigOptions, examples: readonly Story[]): void {
-  it(name, async () => {
-    await fc.assert(
+  it(name, async (t) => {
+    const result = await fc.check(
       fc.asyncProperty(configArb(options), stepsArb(MAX_STEPS), async (config, steps) => {
         const report = await runScenario(config, steps);
         if (report.violations.length > 0) throw new Error(explain(report));
@@ -208,10 +209,16 @@ function property(name: string, options: ConfigOptions, examples: readonly Story
         numRuns: NUM_RUNS,
         ...(SEED === undefined ? {} : { seed: SEED }),
         examples: examples.map((s) => [s.config, [...s.steps]]),
-        // Shrinking a long failing scenario can take a while; what it has shrunk by then is shown.
-        interruptAfterTimeLimit: 8000,
+        // No time limit: fast-check counts the runs a limit interrupts as passed.
       },
     );
+    t.diagnostic(`${result.numRuns} runs, seed ${result.seed}`);
+    if (result.failed) {
+      const cause =
+        result.errorInstance instanceof Error ? result.errorInstance.message : String(result.errorInstance);
+      throw new Error(`${fc.defaultReportMessage(result)}\n${cause}`);
+    }
+    assert.equal(result.interrupted, false, 'the property was interrupted before its runs were done');
   });
 }
 
@@ -271,7 +278,7 @@ describe('stale leaders: what fences them', () => {
     const fencedReport = await runScenario(fenced.config, fenced.steps);
     assert.equal(fencedReport.violations.length, 0, explain(fencedReport));
     assert.ok(
-      fencedReport.trace.some((l) => l.includes('ForbiddenError')),
+      fencedReport.trace.some((l) => l.includes('FencedError')),
       'the stale leader tried and was refused',
     );
   });
@@ -323,5 +330,259 @@ describe('regressions: the counterexamples fast-check found, retold', () => {
 
   it('postgres: ticks skipped while suspended are recorded even when the job is resumed while PostgreSQL is down', async () => {
     assert.equal(await violationsOf(STORIES.resumeWhileLedgerDown, 'one record per tick'), '');
+  });
+});
+
+describe('the checkers catch deliberately broken controllers (a checker that cannot fail proves nothing)', () => {
+  const settings: { name: string; options: ConfigOptions }[] = [
+    { name: 'status-only ledger', options: { ledger: 'status', processes: 1 } },
+    { name: 'postgres-semantics ledger', options: { ledger: 'postgres', processes: 1 } },
+  ];
+  for (const mutation of MUTATIONS) {
+    for (const { name, options } of settings) {
+      it(`${mutation}: caught with the ${name}`, async () => {
+        const found = await findViolation(mutation, options);
+        assert.ok(found !== undefined, `no property run caught "${mutation}"`);
+      });
+    }
+  }
+});
+
+/** The first violation the properties find in a mutated controller, if any. */
+async function findViolation(mutation: Mutation, options: ConfigOptions): Promise<string | undefined> {
+  const result = await fc.check(
+    fc.asyncProperty(configArb(options), stepsArb(MAX_STEPS), async (config, steps) => {
+      const report = await runScenario({ ...config, mutation }, steps);
+      return report.violations.length === 0;
+    }),
+    { numRuns: NUM_RUNS, seed: SEED ?? 20261122, endOnFailure: true },
+  );
+  return result.failed ? String(result.counterexample?.[0].schedule) : undefined;
+}
+
+describe('the holes an outside review found, each pinned as a story', () => {
+  const begin = (proc = 0): Step => ({ kind: 'begin', proc });
+  const step = (fault: Extract<Step, { kind: 'step' }>['fault'], proc = 0): Step => ({
+    kind: 'step',
+    proc,
+    fault,
+  });
+  const runNow = (token: string): Step => ({ kind: 'runNow', token });
+  const quota = (full: boolean): Step => ({ kind: 'quota', full });
+  const succeeded = [
+    toTick(),
+    reconcile(),
+    syncJobs(),
+    syncPods(),
+    pod(0, 'start'),
+    pod(0, 'succeed'),
+    syncPods(),
+  ];
+
+  async function clean(s: Story): Promise<Report> {
+    const report = await runScenario(s.config, s.steps);
+    assert.equal(report.violations.length, 0, explain(report));
+    return report;
+  }
+
+  it('1a. a Succeeded run whose status write meets a 409 (another process wrote) stays Succeeded, not Lost', async () => {
+    await clean(
+      story({ processes: 2 }, [
+        ...succeeded,
+        syncJobs(),
+        begin(0),
+        syncJobs(1),
+        syncPods(1),
+        reconcile(1),
+        step('ok', 0),
+        syncJobs(0),
+        syncPods(0),
+        reconcile(0),
+      ]),
+    );
+  });
+
+  it('1b. a crash at the status write that records a Succeeded run does not create its Pod again', async () => {
+    await clean(
+      story({}, [
+        ...succeeded,
+        syncJobs(),
+        begin(),
+        step('crash-before'),
+        reconcile(),
+        syncPods(),
+        reconcile(),
+      ]),
+    );
+  });
+
+  it('1c. a TimedOut run whose record fails is recorded TimedOut, not Lost', async () => {
+    const s = story({ maxPendingSeconds: 1 }, [
+      toTick(),
+      reconcile(),
+      syncJobs(),
+      syncPods(),
+      toTick(),
+      begin(),
+      step('error-before'),
+      syncJobs(),
+      syncPods(),
+      reconcile(),
+    ]);
+    const world = new World(s.config);
+    for (const st of s.steps) await world.apply(st);
+    const outcomes = [...world.statusLog.runs.values()].map((r) => r.outcome);
+    assert.deepEqual(outcomes.slice(0, 1), ['TimedOut'], world.trace.join('\n'));
+    await world.quiesce();
+    assert.equal(world.report().violations.length, 0, explain(world.report()));
+  });
+
+  for (const ledger of ['status', 'postgres'] as const) {
+    it(`2. (${ledger}) after more than 20 manual runs, a tick that ran is not due again`, async () => {
+      const manual = (i: number): Step[] => [
+        runNow(`token-${i}`),
+        syncJobs(),
+        reconcile(),
+        syncPods(),
+        pod(0, 'start'),
+        pod(0, 'succeed'),
+        syncPods(),
+        syncJobs(),
+        reconcile(),
+      ];
+      const s = story({ ledger }, [
+        ...succeeded,
+        reconcile(),
+        ...Array.from({ length: 22 }, (_, i) => manual(i)).flat(),
+        syncJobs(),
+        syncPods(),
+        reconcile(),
+      ]);
+      const world = new World(s.config);
+      for (const st of s.steps) await world.apply(st);
+      assert.equal(
+        world.server.created.length,
+        1 + 22,
+        'one scheduled run and 22 manual runs, nothing run again',
+      );
+      await world.quiesce();
+      const report = world.report();
+      assert.equal(report.violations.length, 0, explain(report));
+    });
+  }
+
+  it('3. (postgres) a retry is not claimed before the evicted attempt’s outcome is durable, so a crash between runs nothing twice', async () => {
+    await clean(
+      story({ ledger: 'postgres', maxAttempts: 2 }, [
+        toTick(),
+        reconcile(),
+        syncJobs(),
+        syncPods(),
+        pod(0, 'start'),
+        pod(0, 'evict'),
+        syncPods(),
+        begin(),
+        step('ok'),
+        step('ok'),
+        step('crash-before'),
+        reconcile(),
+        syncPods(),
+        reconcile(),
+      ]),
+    );
+  });
+
+  it('4. a created Pod that the lagging Pod cache does not show is found by a live read and recorded from it', async () => {
+    const report = await clean(
+      story({ processes: 2 }, [toTick(), reconcile(1), syncJobs(0), reconcile(0), syncJobs(0), reconcile(0)]),
+    );
+    assert.ok(
+      report.trace.some((l) => l.includes('reads pod') && l.endsWith('live: found')),
+      report.trace.join('\n'),
+    );
+  });
+
+  it('5. a Pod that holds the run’s name but belongs to another job is not adopted: the run is refused, then Failed', async () => {
+    const world = new World(BASE);
+    const tick = Math.ceil((START + 1) / 2000) * 2;
+    world.server.createPod({
+      metadata: {
+        name: `job-${tick}`,
+        namespace: 'ns',
+        labels: { 'ssj.dev/job': 'job', 'ssj.dev/tick': String(tick), 'ssj.dev/attempt': '1' },
+        ownerReferences: [
+          {
+            apiVersion: 'ssj.dev/v1alpha1',
+            kind: 'ScheduledSingletonJob',
+            name: 'job',
+            uid: 'old-job',
+            controller: true,
+          },
+        ],
+      },
+      spec: { containers: [{ name: 'main', image: 'busybox' }] },
+    });
+    for (const st of [toTick(), reconcile(), syncJobs(), syncPods(), reconcile()]) await world.apply(st);
+    const ready = world.server.job('job')?.status?.conditions?.find((c) => c.type === 'Ready');
+    assert.equal(ready?.reason, 'CreateRefused', world.trace.join('\n'));
+    assert.ok(world.eventsSeen.some((e) => e.reason === 'CreateRefused'));
+    for (const st of [toTick(151), syncJobs(), syncPods(), reconcile()]) await world.apply(st);
+    const record = world.server.job('job')?.status?.history?.find((r) => r.podName === `job-${tick}`);
+    assert.equal(record?.outcome, 'Failed', world.trace.join('\n'));
+    assert.equal(record.reason, 'CreateRefused');
+  });
+
+  it('Forbidden: a quota that refuses every Pod gives Ready=False CreateRefused and a Warning quoting the server; the claimed run ends Failed CreateRefused and is not created late', async () => {
+    const world = new World({ ...BASE, startingDeadlineSeconds: 10 });
+    for (const st of [quota(true), toTick(), reconcile(), syncJobs(), syncPods()]) await world.apply(st);
+    const ready = world.server.job('job')?.status?.conditions?.find((c) => c.type === 'Ready');
+    assert.equal(ready?.status, 'False');
+    assert.equal(ready.reason, 'CreateRefused');
+    assert.match(ready.message, /exceeded quota/);
+    assert.ok(
+      world.eventsSeen.some(
+        (e) => e.type === 'Warning' && e.reason === 'CreateRefused' && e.message.includes('exceeded quota'),
+      ),
+    );
+    for (const st of [
+      { kind: 'wait', eighths: 48 } as Step,
+      reconcile(),
+      quota(false),
+      syncJobs(),
+      syncPods(),
+      reconcile(),
+    ])
+      await world.apply(st);
+    const first = world.server.job('job')?.status?.history?.at(-1);
+    assert.equal(first?.outcome, 'Failed', world.trace.join('\n'));
+    assert.equal(first.reason, 'CreateRefused');
+    assert.ok(
+      !world.server.created.some((c) => c.name === first.podName),
+      'the refused run was never created late',
+    );
+    await world.quiesce();
+    assert.equal(world.report().violations.length, 0, explain(world.report()));
+  });
+
+  it('no conflict storm: after its own status write the operator works from what it wrote, so a lagging job cache causes no 409', async () => {
+    const report = await clean(
+      story({}, [
+        toTick(),
+        reconcile(),
+        reconcile(),
+        syncPods(),
+        reconcile(),
+        pod(0, 'start'),
+        syncPods(),
+        reconcile(),
+        pod(0, 'succeed'),
+        syncPods(),
+        reconcile(),
+        toTick(),
+        reconcile(),
+        reconcile(),
+      ]),
+    );
+    assert.ok(!report.trace.some((l) => l.includes('StatusConflictError')), report.trace.join('\n'));
   });
 });

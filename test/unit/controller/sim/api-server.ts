@@ -6,19 +6,26 @@
  * What it promises, as the real one does: a Pod name is unique among existing Pods (a create
  * of a taken name answers 'exists', the 409 AlreadyExists); a status replace with a stale
  * resourceVersion throws the reconciler's StatusConflictError; a delete carries a UID
- * precondition; deleting a Pod that may still run only marks it (deletionTimestamp) until the
- * "kubelet" removes it; an optional admission rule refuses a Pod whose ssj.dev/epoch is older
- * than the leader Lease's term (DESIGN.md, "Stale leaders are fenced").
+ * precondition; a Pod object goes only once its finalizers are gone and it can no longer run
+ * (terminal, never bound to a node, or stopped by the "kubelet"): until then a deletion only
+ * marks it (deletionTimestamp); an optional admission rule refuses a Pod whose ssj.dev/epoch is
+ * older than the leader Lease's term (DESIGN.md, "Stale leaders are fenced").
  *
  * What it records for the checkers (./invariants.ts): every Pod ever created, with the Pods of
- * the same job that were alive at that instant, and every committed status.
+ * the same job that were alive at that instant and whether the ledger had claimed its run,
+ * every Pod object that went away, and every committed status.
  *
  * Time is the world's fake clock; nothing here reads a real clock or does I/O.
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ScheduledSingletonJob, ScheduledSingletonJobSpec } from '../../../../src/api/types.ts';
-import { ANNOTATION_EPOCH, ANNOTATION_HOLDER, LABEL_JOB } from '../../../../src/api/types.ts';
-import { StatusConflictError } from '../../../../src/controller/reconciler.ts';
+import {
+  ANNOTATION_EPOCH,
+  ANNOTATION_HOLDER,
+  FINALIZER_RUN_RECORD,
+  LABEL_JOB,
+} from '../../../../src/api/types.ts';
+import { StatusConflictError } from '../../../../src/controller/ports.ts';
 
 export const NAMESPACE = 'ns';
 
@@ -27,10 +34,8 @@ export class NetworkError extends Error {
   override readonly name = 'NetworkError';
 }
 
-/** The admission policy's refusal of a Pod from a leader whose term is over. */
-export class ForbiddenError extends Error {
-  override readonly name = 'ForbiddenError';
-}
+/** The simulated node every started Pod is bound to. */
+const NODE = 'node-1';
 
 interface Version<T> {
   readonly rv: number;
@@ -75,15 +80,8 @@ export interface CreatedPod {
   readonly holder: string;
   /** Other Pods of the job that could still run when this one was created. */
   readonly liveOthers: readonly string[];
-  /** Whether a committed ledger record already said this run's Pod had been created. */
-  readonly knownToLedger: boolean;
-  /** How the reconcile that created it ended: the window between a create and its record. */
-  ending: 'under way' | 'completed' | 'failed' | 'crashed';
-  /**
-   * The creating process died later. The reconciler records a new Pod in its next reconcile of
-   * the job (so status writes never delay other jobs' Pods), so until then the window is open.
-   */
-  creatorDied?: boolean;
+  /** Whether a committed ledger record had claimed this run when its Pod was created. */
+  readonly claimed: boolean;
 }
 
 export type PodPhaseName = 'Pending' | 'Running' | 'Succeeded' | 'Failed';
@@ -91,14 +89,23 @@ export type PodPhaseName = 'Pending' | 'Running' | 'Succeeded' | 'Failed';
 export interface ServerHooks {
   /** A status replace was committed (after the object is stored). */
   statusCommitted?(job: ScheduledSingletonJob): void;
-  /** Whether the ledger has committed that the run of this Pod has (had) a Pod. */
-  ledgerKnows?(pod: V1Pod): boolean;
+  /** Whether the ledger has committed a claim of the run of this Pod. */
+  ledgerClaimed?(pod: V1Pod): boolean;
+  /** A Pod object went away (its last finalizer removed, or never tracked). */
+  podRemoved?(pod: V1Pod): void;
 }
+
+export type CreateAnswer =
+  | { readonly result: 'created'; readonly pod: V1Pod; readonly record: CreatedPod }
+  | { readonly result: 'exists' }
+  | { readonly result: 'refused'; readonly message: string };
 
 export class ApiServer {
   rv = 1;
   /** The leader Lease's current term, when the admission policy is installed. */
   admissionEpoch: number | undefined;
+  /** A ResourceQuota that admits no Pod, while set: its refusal message. */
+  quotaRefusal: string | undefined;
   readonly created: CreatedPod[] = [];
   private readonly jobs = new Versions<ScheduledSingletonJob>();
   private readonly pods = new Versions<V1Pod>();
@@ -129,6 +136,17 @@ export class ApiServer {
     };
     this.jobs.put(name, this.rv, job);
     return structuredClone(job);
+  }
+
+  /** A user's annotation edit: bumps resourceVersion, not generation. */
+  annotateJob(name: string, key: string, value: string): void {
+    const job = this.jobs.current(name);
+    if (job === undefined) throw new Error(`no job ${name}`);
+    const next = structuredClone(job);
+    next.metadata ??= {};
+    next.metadata.annotations = { ...next.metadata.annotations, [key]: value };
+    next.metadata.resourceVersion = String(++this.rv);
+    this.jobs.put(name, this.rv, next);
   }
 
   /** A user's spec edit: bumps generation and resourceVersion. */
@@ -172,20 +190,18 @@ export class ApiServer {
   // ---- pods
 
   /** The create, and the record of it when it created a Pod. */
-  createPod(pod: V1Pod): 'created' | 'exists' {
-    return this.createPodRecorded(pod).result;
-  }
-
-  createPodRecorded(pod: V1Pod): { result: 'created' | 'exists'; record?: CreatedPod } {
+  createPod(pod: V1Pod): CreateAnswer {
     const name = pod.metadata?.name ?? '';
     // Admission runs before storage, so a fenced leader hears Forbidden even for a taken name.
     const epoch = Number(pod.metadata?.annotations?.[ANNOTATION_EPOCH]);
     if (this.admissionEpoch !== undefined && !(epoch >= this.admissionEpoch)) {
-      throw new ForbiddenError(
-        `pod ${name}: leader term ${epoch} is over (lease term ${this.admissionEpoch})`,
-      );
+      return {
+        result: 'refused',
+        message: `pod ${name}: leader term ${epoch} is over (lease term ${this.admissionEpoch})`,
+      };
     }
     if (this.pods.current(name) !== undefined) return { result: 'exists' };
+    if (this.quotaRefusal !== undefined) return { result: 'refused', message: this.quotaRefusal };
     const job = pod.metadata?.labels?.[LABEL_JOB] ?? '';
     const now = this.clock();
     const stored = structuredClone(pod);
@@ -195,7 +211,7 @@ export class ApiServer {
     stored.metadata.creationTimestamp = new Date(Math.floor(now / 1000) * 1000);
     stored.status = { phase: 'Pending' };
     const liveOthers = this.livePodsOf(job).map((p) => p.metadata?.name ?? '');
-    const knownToLedger = this.hooks.ledgerKnows?.(stored) ?? false;
+    const claimed = this.hooks.ledgerClaimed?.(stored) ?? false;
     this.pods.put(name, this.rv, stored);
     const record: CreatedPod = {
       name,
@@ -204,11 +220,10 @@ export class ApiServer {
       at: now,
       holder: pod.metadata?.annotations?.[ANNOTATION_HOLDER] ?? '',
       liveOthers,
-      knownToLedger,
-      ending: 'under way',
+      claimed,
     };
     this.created.push(record);
-    return { result: 'created', record };
+    return { result: 'created', pod: structuredClone(stored), record };
   }
 
   getPod(name: string): V1Pod | undefined {
@@ -216,19 +231,39 @@ export class ApiServer {
     return p === undefined ? undefined : structuredClone(p);
   }
 
-  /** Deletion with a UID precondition; a Pod that may still run is only marked. */
+  /** Deletion with a UID precondition: marked, and gone once nothing holds it any more. */
   deletePod(name: string, uid: string): void {
     const pod = this.pods.current(name);
     if (pod === undefined || pod.metadata?.uid !== uid) return; // NotFound or Conflict: nothing to do
-    if (isTerminalPod(pod)) {
-      this.removePod(name);
-      return;
+    if (pod.metadata.deletionTimestamp === undefined) {
+      this.changePod(name, (p) => {
+        p.metadata ??= {};
+        p.metadata.deletionTimestamp = new Date(this.clock());
+        p.metadata.deletionGracePeriodSeconds = 0;
+      });
     }
-    if (pod.metadata.deletionTimestamp !== undefined) return;
+    this.removeIfReleased(name);
+  }
+
+  /** Removes the tracking finalizer from the Pod of that UID: 'gone' if it had none. */
+  removeFinalizer(name: string, uid: string): 'removed' | 'gone' {
+    const pod = this.pods.current(name);
+    if (pod === undefined || pod.metadata?.uid !== uid) return 'gone';
+    if (!(pod.metadata.finalizers ?? []).includes(FINALIZER_RUN_RECORD)) return 'gone';
     this.changePod(name, (p) => {
       p.metadata ??= {};
-      p.metadata.deletionTimestamp = new Date(this.clock());
+      p.metadata.finalizers = (p.metadata.finalizers ?? []).filter((f) => f !== FINALIZER_RUN_RECORD);
     });
+    this.removeIfReleased(name);
+    return 'removed';
+  }
+
+  /** A deleted Pod goes once no finalizer holds it and it can no longer run. */
+  private removeIfReleased(name: string): void {
+    const pod = this.pods.current(name);
+    if (pod?.metadata?.deletionTimestamp === undefined) return;
+    if ((pod.metadata.finalizers ?? []).length > 0) return;
+    if (isTerminalPod(pod) || (pod.spec?.nodeName ?? '') === '') this.removePod(name);
   }
 
   podAt(name: string, rv: number): V1Pod | undefined {
@@ -260,6 +295,8 @@ export class ApiServer {
     const pod = this.pods.current(name);
     if (pod?.status?.phase !== 'Pending' || pod.metadata?.deletionTimestamp !== undefined) return false;
     this.changePod(name, (p) => {
+      p.spec ??= { containers: [] };
+      p.spec.nodeName = NODE;
       p.status ??= {};
       p.status.phase = 'Running';
       p.status.startTime = new Date(this.clock());
@@ -269,10 +306,20 @@ export class ApiServer {
 
   finishPod(name: string, exitCode: number): boolean {
     if (this.pods.current(name)?.status?.phase !== 'Running') return false;
+    this.terminate(name, exitCode);
+    this.removeIfReleased(name);
+    return true;
+  }
+
+  private terminate(name: string, exitCode: number, condition?: string): void {
     const finishedAt = new Date(this.clock());
     this.changePod(name, (p) => {
       p.status ??= {};
       p.status.phase = exitCode === 0 ? 'Succeeded' : 'Failed';
+      if (condition !== undefined) {
+        p.status.reason = condition;
+        p.status.conditions = [{ type: 'DisruptionTarget', status: 'True', reason: condition }];
+      }
       p.status.containerStatuses = [
         {
           name: 'main',
@@ -284,7 +331,6 @@ export class ApiServer {
         },
       ];
     });
-    return true;
   }
 
   /** Node-pressure eviction by the kubelet: the Pod stays, Failed with reason Evicted. */
@@ -300,18 +346,29 @@ export class ApiServer {
     return true;
   }
 
-  /** The kubelet finished a graceful deletion: the Pod object goes. */
+  /**
+   * The kubelet finished a graceful deletion: the containers are stopped (a running Pod ends
+   * Failed, killed) and the object goes once no finalizer holds it.
+   */
   finishTermination(name: string): boolean {
     const pod = this.pods.current(name);
     if (pod?.metadata?.deletionTimestamp === undefined) return false;
-    this.removePod(name);
-    return true;
+    if (!isTerminalPod(pod) && (pod.spec?.nodeName ?? '') !== '') this.terminate(name, 137);
+    const before = this.pods.current(name) !== undefined;
+    this.removeIfReleased(name);
+    return before;
   }
 
-  /** Gone at once, whatever its phase: a force delete, or its node removed and the Pod collected. */
+  /**
+   * Its node is lost: PodGC marks a bound Pod Failed with a DisruptionTarget condition and
+   * deletes it (an unbound one is just deleted); the object goes once no finalizer holds it.
+   */
   forceRemove(name: string): boolean {
-    if (this.pods.current(name) === undefined) return false;
-    this.removePod(name);
+    const pod = this.pods.current(name);
+    if (pod === undefined) return false;
+    if (!isTerminalPod(pod) && (pod.spec?.nodeName ?? '') !== '')
+      this.terminate(name, 137, 'DeletionByPodGC');
+    this.deletePod(name, pod.metadata?.uid ?? '');
     return true;
   }
 
@@ -327,7 +384,9 @@ export class ApiServer {
   }
 
   private removePod(name: string): void {
+    const pod = this.pods.current(name);
     this.pods.put(name, ++this.rv, undefined);
+    if (pod !== undefined) this.hooks.podRemoved?.(structuredClone(pod));
   }
 }
 

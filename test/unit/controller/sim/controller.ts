@@ -16,11 +16,13 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { LABEL_JOB } from '../../../../src/api/types.ts';
 import type { FaultPoint } from '../../../../src/controller/faults.ts';
-import { Reconciler, type EventSink, type KubeWriter } from '../../../../src/controller/reconciler.ts';
+import type { Plan, PlanInput } from '../../../../src/controller/plan.ts';
+import type { EventSink, KubeWriter } from '../../../../src/controller/ports.ts';
+import { Reconciler } from '../../../../src/controller/reconciler.ts';
 import type { Fence, Ledger } from '../../../../src/ledger/ledger.ts';
 import { statusLedger } from '../../../../src/ledger/status-ledger.ts';
 import type { ScheduleCache } from '../../../../src/schedule/index.ts';
-import { NetworkError, type ApiServer, type CreatedPod } from './api-server.ts';
+import { NetworkError, type ApiServer } from './api-server.ts';
 import type { Gate, MemoryLedgerStore } from './memory-ledger.ts';
 
 /** What happens to a call waiting at the gate. */
@@ -40,6 +42,10 @@ export interface ProcessEnv {
   readonly events: EventSink;
   /** A line for the scenario's trace. */
   readonly note: (line: string) => void;
+  /** A deliberately broken planner (./mutations.ts), to prove the checkers can fail. */
+  readonly plan?: ((input: PlanInput) => Plan) | undefined;
+  /** A deliberately broken view of the API server (./mutations.ts). */
+  readonly wrapKube?: ((kube: KubeWriter) => KubeWriter) | undefined;
 }
 
 interface Pending {
@@ -63,10 +69,6 @@ export class ControllerProcess {
   completed = 0;
   failures: string[] = [];
   private pending: Pending | undefined;
-  /** The Pods the reconcile under way created. */
-  private creates: CreatedPod[] = [];
-  /** Every Pod this process created, for the window its death leaves open. */
-  private readonly lifetimeCreates: CreatedPod[] = [];
   private wake: (() => void) | undefined;
   private readonly env: ProcessEnv;
   private readonly reconciler: Reconciler;
@@ -79,23 +81,48 @@ export class ControllerProcess {
     this.podsRv = env.server.rv;
     const { server } = env;
     const gate: Gate = (label, perform) => this.gate(label, perform);
-    const kube: KubeWriter = {
+    const real: KubeWriter = {
       createPod: (pod) =>
         gate(`createPod ${pod.metadata?.name ?? ''}`, () => {
-          const { result, record } = server.createPodRecorded(pod);
-          if (record !== undefined) this.creates.push(record);
-          env.note(`  ${this.name} creates pod ${pod.metadata?.name ?? ''}: ${result}`);
-          return result;
+          const name = pod.metadata?.name ?? '';
+          const answer = server.createPod(pod);
+          env.note(`  ${this.name} creates pod ${name}: ${answer.result}`);
+          switch (answer.result) {
+            case 'created':
+              return { kind: 'created', pod: answer.pod } as const;
+            case 'exists':
+              return { kind: 'exists', pod: server.getPod(name) } as const;
+            case 'refused':
+              return {
+                kind: 'refused',
+                reason: 'Forbidden',
+                message: answer.message,
+                fenced: answer.message.includes('leader term'),
+              } as const;
+          }
         }),
-      getPod: (_ns, name) => gate(`getPod ${name}`, () => server.getPod(name)),
+      getPod: (_ns, name) =>
+        gate(`getPod ${name}`, () => {
+          const pod = server.getPod(name);
+          env.note(`  ${this.name} reads pod ${name} live: ${pod === undefined ? 'absent' : 'found'}`);
+          return pod;
+        }),
       deletePod: (_ns, name, uid) =>
         gate(`deletePod ${name}`, () => {
           env.note(`  ${this.name} deletes pod ${name}`);
           server.deletePod(name, uid);
         }),
+      removeFinalizer: (_ns, name, uid) =>
+        gate(`removeFinalizer ${name}`, () => {
+          const result = server.removeFinalizer(name, uid);
+          env.note(`  ${this.name} releases pod ${name}: ${result}`);
+          return result;
+        }),
+      getJob: (_ns, name) => gate(`getJob ${name}`, () => server.job(name)),
       replaceJobStatus: (job) => gate('replaceJobStatus', () => server.replaceJobStatus(job)),
-      dryRunPod: () => gate('dryRunPod', () => undefined),
+      dryRunPod: () => gate('dryRunPod', () => ({ kind: 'ok' }) as const),
     };
+    const kube = env.wrapKube === undefined ? real : env.wrapKube(real);
     const ledger: Ledger = env.store === undefined ? statusLedger : env.store.open(this.fence, gate);
     this.reconciler = new Reconciler({
       jobs: { get: (_ns, name) => server.jobAt(name, this.jobsRv) },
@@ -106,6 +133,7 @@ export class ControllerProcess {
       schedules: env.schedules,
       now: () => new Date(env.clock()),
       fence: () => (this.dead ? undefined : this.fence),
+      plan: env.plan,
       fault: (point) => {
         if (this.armed !== point) return;
         this.armed = undefined;
@@ -134,7 +162,6 @@ export class ControllerProcess {
       .reconcile(key)
       .then(
         (r) => {
-          this.ended('completed');
           this.completed++;
           this.requeueAt = r.requeueAfterMs === undefined ? undefined : this.env.clock() + r.requeueAfterMs;
         },
@@ -143,7 +170,6 @@ export class ControllerProcess {
             this.die();
             return;
           }
-          this.ended('failed');
           this.failures.push(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
         },
       )
@@ -202,17 +228,9 @@ export class ControllerProcess {
 
   /** The process exits: whatever it was doing stops here, and it never acts again. */
   die(): void {
-    this.ended('crashed');
-    for (const c of this.lifetimeCreates) c.creatorDied = true;
     this.dead = true;
     this.pending = undefined;
     this.notify();
-  }
-
-  private ended(how: CreatedPod['ending']): void {
-    for (const c of this.creates) c.ending = how;
-    this.lifetimeCreates.push(...this.creates);
-    this.creates = [];
   }
 
   private gate<T>(label: string, perform: () => T): Promise<T> {

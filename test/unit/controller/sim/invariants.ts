@@ -2,16 +2,21 @@
  * The checkers: DESIGN.md's invariants stated over what the fake world recorded, never over
  * the controller's own view of itself.
  *
+ * Every check reads the whole history of the simulated world, as it happened: nothing is
+ * excused because a process died later (the end of a scenario kills them all).
+ *
  * - OutcomeLog: every run and every Skipped/Missed record that was ever committed (in a status
  *   write, or in the PostgreSQL-semantics store), kept for ever. Committing a different outcome
  *   for a run that already had one, or a different range under a record's key, is a violation
  *   (outcomes never change). Committing Lost while the run's Pod still exists and may run is a
- *   violation (Lost only once Kubernetes deleted the Pod, or it can no longer run).
+ *   violation (Lost only once the Pod can no longer run).
  * - checkTicks: at quiescence, the ticks of the schedule in (creation, now] are tiled exactly
  *   once by the committed records: one run (any number of attempts) or one Skipped/Missed
  *   record per tick, a range counting every tick it covers.
- * - checkPods: no Pod name was ever created twice, and no Pod was created while another Pod of
- *   the job could still run (plan.ts's contract).
+ * - checkPods: no Pod name was ever created twice, no Pod was created before a committed claim
+ *   of its run, and none while another Pod of the job could still run (plan.ts's contract).
+ * - The world checks, as each Pod object goes, that its run's outcome was already committed
+ *   (the tracking finalizer's promise).
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { RunRecord, ScheduledSingletonJobStatus } from '../../../../src/api/types.ts';
@@ -24,6 +29,10 @@ import { isTerminalPod, type CreatedPod } from './api-server.ts';
 export type Invariant =
   /** DESIGN.md invariant 1: at most one Pod per (job, tick, attempt). */
   | 'one Pod per run'
+  /** DESIGN.md invariant 2: a tick is claimed in the ledger before its Pod exists. */
+  | 'claim before Pod'
+  /** DESIGN.md invariant 2: a run's Pod cannot leave the API server before its outcome is recorded. */
+  | 'tracked until recorded'
   /** plan.ts: no Pod is created while another Pod of the job may still run. */
   | 'one live Pod per job'
   /** DESIGN.md invariant 4: a retry is a new attempt of the newest tick, after a failure. */
@@ -32,7 +41,7 @@ export type Invariant =
   | 'one record per tick'
   /** DESIGN.md Outcomes: a run recorded Replaced or TimedOut has its Pod stopped (deleted). */
   | 'ended runs stop'
-  /** DESIGN.md Outcomes: Lost only once Kubernetes has deleted the Pod. */
+  /** DESIGN.md Outcomes: Lost only once the Pod can no longer run. */
   | 'Lost only when gone'
   /** ledger.ts: a finished run's outcome is written once; later writes never change it. */
   | 'outcomes are final'
@@ -107,7 +116,7 @@ export class OutcomeLog {
     }
     if (outcome === 'Lost' && known?.outcome === undefined) {
       const pod = livePod(podName);
-      if (pod !== undefined && !isTerminalPod(pod)) {
+      if (pod !== undefined && mayStillRun(pod)) {
         this.violations.push(
           violation(
             'Lost only when gone',
@@ -276,35 +285,32 @@ export function checkTicks(c: TickCheck): { violations: Violation[]; forgotten: 
 }
 
 /**
- * At most one Pod per run: a Pod name (a pure function of the run) is created once. One
- * window is inherent to claim-then-create and is allowed: the process that created the first
- * Pod crashed (or its reconcile failed) before anything recorded the Pod, and the Pod was gone before
- * any controller saw it, so the claim reads exactly like one whose Pod was never created (the
- * case DESIGN.md says to finish under the same name). `windows` counts those.
- * Also: no Pod is created while another Pod of the job could still run (plan.ts's contract).
+ * At most one Pod per run: a Pod name (a pure function of the run) is created once, and only
+ * after the ledger committed the claim of its run. No Pod is created while another Pod of the
+ * job could still run (plan.ts's contract). No window is excused.
  */
-export function checkPods(created: readonly CreatedPod[]): { violations: Violation[]; windows: number } {
+export function checkPods(created: readonly CreatedPod[]): Violation[] {
   const out: Violation[] = [];
-  let windows = 0;
   const seen = new Map<string, CreatedPod>();
   for (const [i, c] of created.entries()) {
     const before = seen.get(c.name);
     if (before !== undefined) {
-      const inherent =
-        !c.knownToLedger &&
-        (before.ending === 'crashed' || before.ending === 'failed' || before.creatorDied === true);
-      if (inherent) windows++;
-      else {
-        out.push(
-          violation(
-            'one Pod per run',
-            `pod ${c.name} created twice: at ${iso(before.at)} by ${before.holder} (whose reconcile ${before.ending}) and at ${iso(c.at)} by ${c.holder}` +
-              (c.knownToLedger ? ', though the ledger had recorded the first Pod' : ''),
-          ),
-        );
-      }
+      out.push(
+        violation(
+          'one Pod per run',
+          `pod ${c.name} created twice: at ${iso(before.at)} by ${before.holder} and at ${iso(c.at)} by ${c.holder}`,
+        ),
+      );
     }
     seen.set(c.name, c);
+    if (!c.claimed) {
+      out.push(
+        violation(
+          'claim before Pod',
+          `pod ${c.name} created at ${iso(c.at)} by ${c.holder} before any claim of its run`,
+        ),
+      );
+    }
     const run = runOfName(c.name);
     if (run !== undefined && run.attempt > 1) {
       const later = created.slice(0, i).find((o) => (runOfName(o.name)?.tick ?? 0) > run.tick);
@@ -326,7 +332,13 @@ export function checkPods(created: readonly CreatedPod[]): { violations: Violati
       );
     }
   }
-  return { violations: out, windows };
+  return out;
+}
+
+/** Not terminal, and either not deleted or bound to a node (where the kubelet may still run it). */
+export function mayStillRun(pod: V1Pod): boolean {
+  if (isTerminalPod(pod)) return false;
+  return pod.metadata?.deletionTimestamp === undefined || (pod.spec?.nodeName ?? '') !== '';
 }
 
 /** The tick (ms) and attempt a scheduled run's Pod name says: `<job>-<unix seconds>[-<attempt>]`. */

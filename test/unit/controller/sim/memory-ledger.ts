@@ -10,7 +10,8 @@
  * - the fence: each process raises the term when it opens; a process whose term is older is
  *   fenced (FencedError from then on, loads included);
  * - while the store is "down", every call throws LedgerUnavailableError;
- * - `load` returns the unfinished runs and the 20 most recent, and the 20 most recent records.
+ * - `load` returns the unfinished runs and the 20 most recent, the 20 most recent records, and
+ *   the latest tick accounted for: the store's own maximum, or what the status knows if later.
  *
  * The store keeps every record for ever: it is the unbounded log the checkers read.
  */
@@ -98,9 +99,19 @@ export class MemoryLedgerStore {
         message: n.message,
         recordedAt: n.recordedAt,
       }));
-    const tokens = new Set(viewFromStatus(status).manualTokens);
+    const fromStatus = viewFromStatus(status);
+    const tokens = new Set(fromStatus.manualTokens);
     for (const r of runs) if (r.id.kind === 'manual') tokens.add(r.id.token);
-    return { runs, notRun, manualTokens: [...tokens] };
+    let latest = fromStatus.latestTick?.getTime();
+    for (const r of mine) if (r.id.kind === 'scheduled') latest = Math.max(latest ?? 0, r.id.tick.getTime());
+    for (const n of this.notRun.values())
+      if (n.jobUid === job.uid) latest = Math.max(latest ?? 0, n.lastTick.getTime());
+    return {
+      runs,
+      notRun,
+      manualTokens: [...tokens],
+      ...(latest === undefined ? {} : { latestTick: new Date(latest) }),
+    };
   }
 
   /** 'finished' answers a claim of a run the store holds as ended (its Pod must not come back). */

@@ -111,6 +111,14 @@ export const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant('wait' as const), eighths: wait }), weight: 14 },
   { arbitrary: fc.record({ kind: fc.constant('suspend' as const), value: fc.boolean() }), weight: 2 },
   { arbitrary: fc.record({ kind: fc.constant('ledgerUp' as const), up: fc.boolean() }), weight: 2 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('runNow' as const),
+      token: fc.constantFrom('a', 'b', 'c', 'd'),
+    }),
+    weight: 2,
+  },
+  { arbitrary: fc.record({ kind: fc.constant('quota' as const), full: fc.boolean() }), weight: 1 },
 );
 
 export function stepsArb(maxLength: number): fc.Arbitrary<Step[]> {

@@ -13,7 +13,9 @@ import { runOfPod } from '../../../../src/controller/pod.ts';
 import { HISTORY_LIMIT, RUNS_KEPT } from '../../../../src/controller/status.ts';
 import { runKey } from '../../../../src/run/identity.ts';
 import type { FaultPoint } from '../../../../src/controller/faults.ts';
-import type { EventSink } from '../../../../src/controller/reconciler.ts';
+import type { EventSink } from '../../../../src/controller/ports.ts';
+import { ANNOTATION_RUN_NOW, FINALIZER_RUN_RECORD } from '../../../../src/api/types.ts';
+import { mutationOf, type Mutation } from './mutations.ts';
 import { parseSchedule, ScheduleCache, type Schedule } from '../../../../src/schedule/index.ts';
 import { ApiServer, NAMESPACE } from './api-server.ts';
 import { ControllerProcess, type Fault } from './controller.ts';
@@ -44,6 +46,8 @@ export interface WorldConfig {
   readonly admission: boolean;
   /** When in the schedule's period the job is created. */
   readonly createdOffsetMs: number;
+  /** A deliberately broken controller (./mutations.ts): the checkers must catch it. */
+  readonly mutation?: Mutation | undefined;
 }
 
 export type PodAct = 'start' | 'succeed' | 'fail' | 'evict' | 'delete' | 'terminate' | 'forceRemove';
@@ -73,6 +77,10 @@ export type Step =
   /** Time passes, in eighths of the schedule's period (controllers may be down meanwhile). */
   | { readonly kind: 'wait'; readonly eighths: number }
   | { readonly kind: 'suspend'; readonly value: boolean }
+  /** A user asks for a manual run (the ssj.dev/run-now annotation) with this token. */
+  | { readonly kind: 'runNow'; readonly token: string }
+  /** A ResourceQuota starts or stops refusing every new Pod (Forbidden). */
+  | { readonly kind: 'quota'; readonly full: boolean }
   /** PostgreSQL goes down or comes back ('postgres' mode). */
   | { readonly kind: 'ledgerUp'; readonly up: boolean };
 
@@ -84,8 +92,6 @@ export interface Report {
     readonly reconciles: number;
     readonly failures: number;
     readonly restarts: number;
-    /** Pods created again in the inherent create-then-record window (see checkPods). */
-    readonly windows: number;
     /** Ticks the bounded status history dropped (status-only ledger; see checkTicks). */
     readonly forgotten: number;
   };
@@ -99,6 +105,8 @@ export class World {
   readonly procs: ControllerProcess[] = [];
   readonly violations: Violation[] = [];
   readonly trace: string[] = [];
+  /** Every Event any process emitted, in order. */
+  readonly eventsSeen: { type: string; reason: string; message: string }[] = [];
   /** Everything any committed status showed. */
   readonly statusLog: OutcomeLog;
   /** Everything the PostgreSQL-semantics store committed ('postgres' mode). */
@@ -124,7 +132,10 @@ export class World {
           this.server.getPod(n),
         );
       },
-      ledgerKnows: (pod) => this.ledgerKnows(pod),
+      ledgerClaimed: (pod) => this.ledgerClaimed(pod),
+      podRemoved: (pod) => {
+        this.checkRecorded(pod);
+      },
     });
     this.store =
       config.ledger === 'postgres'
@@ -138,6 +149,7 @@ export class World {
         : undefined;
     this.events = {
       event: (_obj, type, reason, message) => {
+        this.eventsSeen.push({ type, reason, message });
         if (type === 'Warning') this.note(`  event ${reason}: ${message}`);
         // Nothing in this world resets or restores the ledger, so a Pod of ours that the ledger
         // does not know means the ledger forgot a run whose Pod still exists.
@@ -155,16 +167,28 @@ export class World {
     for (let i = 0; i < config.processes; i++) this.procs.push(this.newProcess());
   }
 
-  /** Whether a committed ledger record says the run of `pod` has had its Pod created. */
-  private ledgerKnows(pod: V1Pod): boolean {
+  /** What the ledger has committed about the run of `pod`: its furthest state and outcome. */
+  private committed(pod: V1Pod): { state: string; outcome?: string | undefined } | undefined {
     const run = runOfPod(pod);
-    if (run === null) return false;
+    if (run === null) return undefined;
     const key = runKey(run);
-    const state =
-      this.store === undefined
-        ? this.statusLog.runs.get(key)?.state
-        : this.store.runs.get(`${JOB_UID}/${key}`)?.state;
-    return state !== undefined && state !== 'Claimed';
+    return this.store === undefined ? this.statusLog.runs.get(key) : this.store.runs.get(`${JOB_UID}/${key}`);
+  }
+
+  private ledgerClaimed(pod: V1Pod): boolean {
+    return this.committed(pod) !== undefined;
+  }
+
+  /** A Pod object went away: its run's outcome must be committed by then. */
+  private checkRecorded(pod: V1Pod): void {
+    if (this.committed(pod)?.outcome !== undefined) return;
+    const name = pod.metadata?.name ?? '';
+    this.violations.push(
+      violation(
+        'tracked until recorded',
+        `pod ${name} (${pod.status?.phase ?? '?'}) left the API server before its run had an outcome`,
+      ),
+    );
   }
 
   private spec(): ScheduledSingletonJobSpec {
@@ -189,8 +213,10 @@ export class World {
   private newProcess(): ControllerProcess {
     const epoch = ++this.term;
     if (this.config.admission) this.server.admissionEpoch = epoch;
+    const mutation = mutationOf(this.config.mutation);
     return new ControllerProcess(
       {
+        ...mutation,
         server: this.server,
         clock: () => this.now,
         schedules: this.schedules,
@@ -300,6 +326,18 @@ export class World {
         this.server.updateJobSpec(JOB, (s) => ({ ...s, suspend: step.value }));
         this.note(`${t} user sets suspend=${step.value}`);
         return;
+      case 'runNow':
+        if (this.server.job(JOB)?.metadata?.annotations?.[ANNOTATION_RUN_NOW] === step.token) return;
+        this.server.annotateJob(JOB, ANNOTATION_RUN_NOW, step.token);
+        this.note(`${t} user asks for a run now: ${step.token}`);
+        return;
+      case 'quota':
+        if ((this.server.quotaRefusal !== undefined) === step.full) return;
+        this.server.quotaRefusal = step.full
+          ? 'pods "x" is forbidden: exceeded quota: zero, limited: pods=0'
+          : undefined;
+        this.note(`${t} the namespace quota ${step.full ? 'refuses' : 'admits'} Pods`);
+        return;
       case 'ledgerUp':
         if (this.store === undefined || this.store.available === step.up) return;
         this.store.available = step.up;
@@ -356,6 +394,7 @@ export class World {
     const leader = this.newProcess();
     this.procs.push(leader);
     if (this.store !== undefined) this.store.available = true;
+    this.server.quotaRefusal = undefined;
     if (this.server.job(JOB)?.spec.suspend === true)
       this.server.updateJobSpec(JOB, (s) => ({ ...s, suspend: false }));
 
@@ -425,8 +464,7 @@ export class World {
 
   /** Every invariant, checked on what the world recorded. Call after `quiesce`. */
   report(): Report {
-    const pods = checkPods(this.server.created);
-    const violations = [...this.violations, ...pods.violations];
+    const violations = [...this.violations, ...checkPods(this.server.created)];
     const log = this.config.ledger === 'postgres' ? this.storeFromStore() : this.statusLog;
     const ticks = checkTicks({
       schedule: this.schedule,
@@ -441,6 +479,13 @@ export class World {
     const live = this.server.livePodsOf(JOB).map((p) => p.metadata?.name ?? '');
     if (live.length > 0)
       violations.push(violation('quiescence', `pods still live at quiescence: ${live.join(', ')}`));
+    // Every run is finished by now, so no Pod may still wait on the operator's finalizer.
+    const held = this.server
+      .podsOf(JOB)
+      .filter((p) => p.metadata?.finalizers?.includes(FINALIZER_RUN_RECORD) === true)
+      .map((p) => p.metadata?.name ?? '');
+    if (held.length > 0)
+      violations.push(violation('quiescence', `finalizers never released at quiescence: ${held.join(', ')}`));
     let reconciles = this.retired.reconciles;
     let failures = this.retired.failures;
     for (const p of this.procs) {
@@ -455,7 +500,6 @@ export class World {
         reconciles,
         failures,
         restarts: this.restarts,
-        windows: pods.windows,
         forgotten: ticks.forgotten,
       },
     };
@@ -470,7 +514,8 @@ export class World {
   private statusHorizon(): number | undefined {
     const history = this.server.job(JOB)?.status?.history ?? [];
     if (history.length < HISTORY_LIMIT) return undefined;
-    const tick = (r: (typeof history)[number]) => new Date(r.tick ?? 0).getTime();
+    // A manual run has no tick: the history orders it by when it ran (status.ts, occasionTime).
+    const tick = (r: (typeof history)[number]) => new Date(r.tick ?? r.startTime ?? 0).getTime();
     const isRun = (r: (typeof history)[number]) => r.outcome !== 'Skipped' && r.outcome !== 'Missed';
     const keptRuns = new Set(
       history

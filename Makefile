@@ -78,8 +78,8 @@ test-unit: deps ## unit tests (pure logic, no I/O)
 	$(RUN_TESTS) unit 'test/unit/**/*.test.ts'
 
 .PHONY: test-explore
-test-explore: deps ## property tests with fresh random seeds and more runs (not part of make test)
-	SSJ_PROPERTY_SEED=random SSJ_PROPERTY_RUNS=$${SSJ_PROPERTY_RUNS:-500} node --test test/unit/controller/properties.test.ts
+test-explore: deps ## property tests with fresh random seeds, 1,000 runs per property (not part of make test)
+	SSJ_PROPERTY_SEED=random SSJ_PROPERTY_RUNS=$${SSJ_PROPERTY_RUNS:-1000} node --test test/unit/controller/properties.test.ts
 
 .PHONY: test-integration
 test-integration: deps cluster-up postgres ## integration tests against the local cluster and PostgreSQL

@@ -421,6 +421,28 @@ function observePods(p: Planner, s: Snapshot, now: Date): void {
     if (adopted !== undefined) observeRun(p, s, adopted, pod, now);
   }
 
+  // Replace claims the new tick in the same plan that records the old run Replaced; with
+  // PostgreSQL the claim goes first, so a crash between the two leaves the old run open beside
+  // a newer claim. That old run is replaced now, or the new one would wait for it to end.
+  if (s.job.policy.concurrencyPolicy === 'Replace') {
+    const waiting = p.ledger.runs.find((r) => r.state === 'Claimed' && absent.has(r.podName));
+    for (const run of unfinishedRuns(p.ledger)) {
+      if (waiting === undefined || run === waiting) continue;
+      if (run.claimedAt.getTime() >= waiting.claimedAt.getTime()) continue;
+      finish(
+        p,
+        run,
+        'Replaced',
+        'ConcurrencyReplace',
+        `run ${run.podName} replaced by run ${waiting.podName}`,
+        now,
+      );
+      const left = byName.get(run.podName);
+      if (left !== undefined && isLive(left))
+        p.actions.push({ kind: 'deletePod', podName: left.name, uid: left.uid, why: 'Replaced' });
+    }
+  }
+
   // Claimed runs whose Pod was never created: create it, unless another Pod still lives or
   // the API server has refused it for longer than the run may start late.
   for (const run of p.ledger.runs) {

@@ -148,6 +148,22 @@ describe('plan: concurrency', () => {
     ]);
   });
 
+  it('Replace: an open run beside a newer claim (a crash between the claim and the Replaced record) is replaced then', () => {
+    const j = job({}, { concurrencyPolicy: 'Replace' });
+    const claimed = run(tickRun('2026-11-22T10:05:00Z'), { state: 'Claimed' });
+    const p = planFor({
+      job: j,
+      now: '2026-11-22T10:05:01Z',
+      ledger: ledger([claimed, active]),
+      pods: [pod(active.id, { phase: 'Running' })],
+    });
+    assert.deepEqual(withoutEvents(p.actions), [
+      `finished ${name('2026-11-22T10:00:00Z')} Replaced`,
+      `delete ${name('2026-11-22T10:00:00Z')} Replaced`,
+      `release ${name('2026-11-22T10:00:00Z')}`,
+    ]);
+  });
+
   it('a claimed run’s Pod is created once the replaced Pod is gone', () => {
     const claimed = run(tickRun('2026-11-22T10:05:00Z'), { state: 'Claimed' });
     const replaced = run(active.id, { state: 'Finished', outcome: 'Replaced' });

@@ -57,6 +57,8 @@ export class Execution {
   private ledger: LedgerView;
   private refusal: CreateRefusal | undefined;
   private readonly created: V1Pod[] = [];
+  /** A status write of this reconcile passed its resourceVersion precondition. */
+  private wroteStatus = false;
   /** Claims the ledger already held as finished runs: their Pods are not created again. */
   private readonly finishedClaims = new Set<string>();
   private readonly onWrite: (before: ScheduledSingletonJob, after: ScheduledSingletonJob) => void;
@@ -134,7 +136,10 @@ export class Execution {
     const releases = actions.filter(isRelease);
     if (postgres) await this.executeAll(releases);
     if (this.created.length > 0) return this.outcome();
-    await this.writeStatus(false);
+    // In status-only mode the job's status is the ledger: deletions and releases planned from it
+    // follow a write that passed its resourceVersion precondition, so a stale cache (a claim
+    // it does not show yet) can never release or delete a Pod of a run it does not know.
+    await this.writeStatus(!postgres && releases.length > 0 && !this.wroteStatus);
     if (!postgres) await this.executeAll(releases);
     return this.outcome();
   }
@@ -299,6 +304,7 @@ export class Execution {
     try {
       const before = this.job;
       this.job = await this.d.kube.replaceJobStatus({ ...this.job, status });
+      this.wroteStatus = true;
       this.onWrite(before, this.job);
       this.d.observer?.statusWrite('ok');
     } catch (err) {

@@ -189,6 +189,17 @@ const STORIES = {
     toTick(),
     reconcile(),
   ]),
+  staleLeaderReleasesRetry: story({ processes: 2, admission: true, maxAttempts: 2 }, [
+    toTick(),
+    { kind: 'reconcileAtRequeue', proc: 1 },
+    pod(0, 'evict'),
+    syncJobs(0),
+    reconcile(0),
+    { kind: 'sync', proc: 1, cache: 'jobs', quarters: 2 },
+    reconcile(1),
+    syncPods(0),
+    reconcile(0),
+  ]),
 } satisfies Record<string, Story>;
 
 function explain(report: Report, only?: Invariant): string {
@@ -244,7 +255,7 @@ describe('the reconciler in a simulated cluster: one Pod per run, one record per
   property(
     'status-only ledger, a stale leader racing the new one, Pods of the old term refused by the admission policy',
     { ledger: 'status', processes: 2, admission: true },
-    [STORIES.newLeaderOwnCreateNotRecorded],
+    [STORIES.newLeaderOwnCreateNotRecorded, STORIES.staleLeaderReleasesRetry],
   );
 
   property(
@@ -285,6 +296,11 @@ describe('stale leaders: what fences them', () => {
 });
 
 describe('regressions: the counterexamples fast-check found, retold', () => {
+  it('status-only: a stale leader whose job cache lacks a retry’s claim neither deletes nor releases the retry’s Pod', async () => {
+    assert.equal(await violationsOf(STORIES.staleLeaderReleasesRetry, 'tracked until recorded'), '');
+    assert.equal(await violationsOf(STORIES.staleLeaderReleasesRetry, 'one Pod per run'), '');
+  });
+
   it('a Pod deleted before any reconcile observed it is not created again (the reconcile that created it records it)', async () => {
     assert.equal(await violationsOf(STORIES.ownCreateNotRecorded, 'one Pod per run'), '');
   });

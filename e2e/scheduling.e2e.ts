@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { waitFor } from '../test/support/kube.ts';
 import {
-  ANNOTATION_EPOCH,
+  ANNOTATION_TERM,
   ANNOTATION_HOLDER,
   ANNOTATION_SCHEDULED_TIME,
   assertStatusAgreesWithLedger,
@@ -64,7 +64,7 @@ describe('scheduling on a seconds schedule', () => {
       assert.equal(pod.labels[LABEL_JOB], 'tick');
       assert.equal(pod.labels[LABEL_ATTEMPT], '1');
       assert.equal(pod.annotations[ANNOTATION_SCHEDULED_TIME], rfc3339(new Date(tick * 1000)));
-      assert.match(pod.annotations[ANNOTATION_EPOCH] ?? '', /^\d+$/, `${pod.name}: ${ANNOTATION_EPOCH}`);
+      assert.match(pod.annotations[ANNOTATION_TERM] ?? '', /^\d+$/, `${pod.name}: ${ANNOTATION_TERM}`);
       assert.ok(
         (pod.annotations[ANNOTATION_HOLDER] ?? '') !== '',
         `${pod.name}: ${ANNOTATION_HOLDER} is empty`,

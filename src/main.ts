@@ -109,8 +109,8 @@ async function main(): Promise<void> {
   let fence: () => Fence;
   if (options.databaseUrl === undefined) {
     const term = Date.now();
-    metrics.leaderEpoch.set(term);
-    fence = () => ({ epoch: term, holder });
+    metrics.leaderTerm.set(term);
+    fence = () => ({ term: term, holder });
   } else {
     const pg = await openPostgresLedger({
       connectionString: options.databaseUrl,
@@ -119,13 +119,13 @@ async function main(): Promise<void> {
       log,
       retentionMs: options.ledgerRetentionMs,
       onTerm: (term) => {
-        metrics.leaderEpoch.set(term);
+        metrics.leaderTerm.set(term);
       },
     });
     ledger = pg.ledger;
     ledgerReady = pg.ready;
     stops.push(pg.close);
-    fence = () => ({ epoch: pg.term() ?? 0, holder });
+    fence = () => ({ term: pg.term() ?? 0, holder });
   }
 
   const requests = { requestTimeoutMs: options.requestTimeoutMs };
@@ -158,7 +158,7 @@ async function main(): Promise<void> {
   );
 
   await running.start();
-  log.info({ mode: ledger.mode, epoch: fence().epoch }, 'controller started');
+  log.info({ mode: ledger.mode, term: fence().term }, 'controller started');
 }
 
 function kubeConfigOrExit(options: Options, log: Logger): KubeConfig {

@@ -83,7 +83,7 @@ export function barePod(job: string, tickSeconds: number): V1Pod {
       labels: { [LABEL_JOB]: job, [LABEL_TICK]: String(tickSeconds), [LABEL_ATTEMPT]: '1' },
       annotations: {
         'ssj.dev/scheduled-time': new Date(tickSeconds * 1000).toISOString().replace('.000Z', 'Z'),
-        'ssj.dev/epoch': '1',
+        'ssj.dev/term': '1',
         'ssj.dev/holder': 'bench-bare-client',
       },
     },

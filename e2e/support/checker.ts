@@ -38,10 +38,12 @@ export const LABEL_JOB = 'ssj.dev/job';
 export const LABEL_TICK = 'ssj.dev/tick';
 export const LABEL_ATTEMPT = 'ssj.dev/attempt';
 export const ANNOTATION_SCHEDULED_TIME = 'ssj.dev/scheduled-time';
-export const ANNOTATION_EPOCH = 'ssj.dev/epoch';
+export const ANNOTATION_TERM = 'ssj.dev/term';
 export const ANNOTATION_HOLDER = 'ssj.dev/holder';
 export const ANNOTATION_RUN_NOW_TOKEN = 'ssj.dev/run-now-token';
 export const ANNOTATION_RUN_NOW = 'ssj.dev/run-now';
+/** The tracking finalizer every run's Pod carries until its outcome is recorded. */
+export const FINALIZER_RUN_RECORD = 'ssj.dev/run-record';
 
 /** `<job>-<unix seconds>` for attempt 1, `-<attempt>` appended from attempt 2. */
 export function expectedPodName(job: string, tick: Date | number, attempt = 1): string {
@@ -178,8 +180,12 @@ export interface RecordedPod {
   deletedAt?: number;
   /** Local time it first saw a deletionTimestamp. */
   terminatingAt?: number;
+  /** Local time it first saw the Pod without FINALIZER_RUN_RECORD, having seen it with it. */
+  releasedAt?: number;
   /** Every phase seen, in order, without repeats. */
   readonly phases: string[];
+  /** The Pod as this recorder first saw it: the create's result when the watch saw the ADDED. */
+  readonly first: V1Pod;
   last: V1Pod;
 }
 
@@ -273,6 +279,7 @@ export class PodRecorder {
         ownerReferences: pod.metadata?.ownerReferences ?? [],
         addedAt: at,
         phases: [],
+        first: pod,
         last: pod,
       };
       this.pods.set(uid, p);
@@ -281,6 +288,8 @@ export class PodRecorder {
     const phase = pod.status?.phase ?? 'Pending';
     if (p.phases.at(-1) !== phase) p.phases.push(phase);
     if (pod.metadata?.deletionTimestamp !== undefined && p.terminatingAt === undefined) p.terminatingAt = at;
+    if (p.releasedAt === undefined && hasRunRecordFinalizer(p.first) && !hasRunRecordFinalizer(pod))
+      p.releasedAt = at;
     if (type === 'DELETED' && p.deletedAt === undefined) p.deletedAt = at;
   }
 }
@@ -334,7 +343,7 @@ export interface LedgerRunRow {
   readonly reason: string | null;
   readonly message: string | null;
   readonly holder: string;
-  readonly epoch: string;
+  readonly term: string;
   readonly claimed_at: Date;
   readonly started_at: Date | null;
   readonly finished_at: Date | null;
@@ -371,7 +380,7 @@ export class LedgerReader {
     if (!(await this.migrated())) return [];
     return this.query<LedgerRunRow>(
       `SELECT run_key, job_uid, namespace, job_name, run_kind, tick, manual_token, attempt, pod_name, state,
-              outcome, reason, message, holder, epoch::text AS epoch, claimed_at, started_at, finished_at
+              outcome, reason, message, holder, term::text AS term, claimed_at, started_at, finished_at
          FROM ssj.runs WHERE job_uid = $1 ORDER BY claimed_at, attempt`,
       [jobUid],
     );
@@ -391,8 +400,35 @@ export class LedgerReader {
     if (!(await this.migrated())) return [];
     return this.query<LedgerRunRow>(
       `SELECT run_key, job_uid, namespace, job_name, run_kind, tick, manual_token, attempt, pod_name, state,
-              outcome, reason, message, holder, epoch::text AS epoch, claimed_at, started_at, finished_at
+              outcome, reason, message, holder, term::text AS term, claimed_at, started_at, finished_at
          FROM ssj.runs ORDER BY claimed_at`,
+    );
+  }
+
+  /**
+   * Scheduled run identities (job, tick, attempt) held by more than one row of the whole
+   * database. The schema's unique index should make this impossible; the checker asks anyway.
+   */
+  async duplicateRunIdentities(): Promise<{ job_uid: string; tick: Date; attempt: number; rows: number }[]> {
+    if (!(await this.migrated())) return [];
+    return this.query(
+      `SELECT job_uid, tick, attempt, count(*)::int AS rows
+         FROM ssj.runs WHERE run_kind = 'scheduled'
+        GROUP BY job_uid, tick, attempt HAVING count(*) > 1`,
+    );
+  }
+
+  /** Runs of the job whose tick is also inside one of its Skipped or Missed records: a tick with two outcomes. */
+  async runTicksAlsoNotRun(
+    jobUid: string,
+  ): Promise<{ pod_name: string; tick: Date; outcome: string; first_tick: Date; last_tick: Date }[]> {
+    if (!(await this.migrated())) return [];
+    return this.query(
+      `SELECT r.pod_name, r.tick, t.outcome, t.first_tick, t.last_tick
+         FROM ssj.runs r JOIN ssj.ticks_not_run t
+           ON t.job_uid = r.job_uid AND r.tick BETWEEN t.first_tick AND t.last_tick
+        WHERE r.job_uid = $1 AND r.run_kind = 'scheduled'`,
+      [jobUid],
     );
   }
 
@@ -546,4 +582,199 @@ export function assertStatusAgreesWithLedger(job: JobObject, rows: readonly Ledg
       `status claims ${c.podName}, which is not an unfinished row`,
     );
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tracking finalizer.
+
+export function hasRunRecordFinalizer(pod: V1Pod): boolean {
+  return pod.metadata?.finalizers?.includes(FINALIZER_RUN_RECORD) === true;
+}
+
+/** The job's Pods that carry the tracking finalizer now, read live from the API server. */
+export async function podsWithRunRecordFinalizer(
+  kc: KubeConfig,
+  namespace: string,
+  job: string,
+): Promise<V1Pod[]> {
+  return (await listJobPods(kc, namespace, job)).filter(hasRunRecordFinalizer);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every status.history record ever written, from a watch of the jobs.
+
+/** One record as it was first seen in some job's status (history or lastRun). */
+export interface SeenRecord {
+  readonly job: string;
+  readonly record: RunRecord;
+  /** The job's resourceVersion in which it was first seen. */
+  readonly resourceVersion: string;
+  /** Local time it was first seen. */
+  readonly seenAt: number;
+}
+
+/**
+ * Watches a namespace's jobs from before the operator starts and keeps every distinct record
+ * that `status.history` or `status.lastRun` ever held, so a check covers every record written
+ * during the test, not only what the bounded history still holds at the end. Every status write
+ * is a watch event, and a status write adds at most a few records to a history of 20, so no
+ * record can come and go between two events.
+ *
+ * `problems(job)` finds the ways a tick can get more than one outcome: one run recorded with two
+ * outcomes (in one status or across statuses), two records for one (tick, attempt) in one
+ * status, and a run's tick inside a Skipped or Missed record.
+ *
+ * Does not give: records written and dropped inside a gap of the watch (it lists and watches again).
+ */
+export class HistoryRecorder {
+  private readonly kc: KubeConfig;
+  private readonly namespace: string;
+  private readonly records = new Map<string, SeenRecord>();
+  private readonly snapshotProblems = new Map<string, string[]>();
+  private readonly snapshots = new Map<string, number>();
+  private abort: AbortController | undefined;
+  private stopped = false;
+
+  private constructor(kc: KubeConfig, namespace: string) {
+    this.kc = kc;
+    this.namespace = namespace;
+  }
+
+  static async start(kc: KubeConfig, namespace: string): Promise<HistoryRecorder> {
+    const r = new HistoryRecorder(kc, namespace);
+    await r.listAndWatch();
+    return r;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort?.abort();
+  }
+
+  /** How many statuses of the job this recorder has seen. */
+  statusesSeen(job: string): number {
+    return this.snapshots.get(job) ?? 0;
+  }
+
+  /** Every distinct record of the job ever seen, oldest first. */
+  all(job: string): SeenRecord[] {
+    return [...this.records.values()].filter((r) => r.job === job).sort((a, b) => a.seenAt - b.seenAt);
+  }
+
+  /** Every distinct run record (one with a Pod) ever seen for the Pod `podName`. */
+  runRecords(job: string, podName: string): SeenRecord[] {
+    return this.all(job).filter((r) => r.record.podName === podName);
+  }
+
+  /** Every way the recorded history gave a tick more than one outcome; empty when none did. */
+  problems(job: string): string[] {
+    const out = [...(this.snapshotProblems.get(job) ?? [])];
+    const seen = this.all(job);
+    const byRun = new Map<string, RunRecord[]>();
+    for (const { record } of seen) {
+      if (record.podName === undefined) continue;
+      const key = `${record.podName} (attempt ${String(record.attempt ?? 1)})`;
+      byRun.set(key, [...(byRun.get(key) ?? []), record]);
+    }
+    for (const [run, records] of byRun) {
+      if (new Set(records.map((r) => r.outcome)).size > 1)
+        out.push(`${run} was recorded ${records.map(outcomeText).join(' and ')}`);
+    }
+    const notRun = seen.filter((r) => r.record.podName === undefined && r.record.tick !== undefined);
+    for (const { record } of seen) {
+      if (record.podName === undefined || record.tick === undefined) continue;
+      const tick = Date.parse(record.tick);
+      for (const { record: n } of notRun) {
+        const first = Date.parse(n.tick ?? '');
+        const last = Date.parse(n.lastTick ?? n.tick ?? '');
+        if (first <= tick && tick <= last) {
+          out.push(
+            `the tick ${record.tick} of ${record.podName} (${record.outcome}) is also recorded ${n.outcome} (${n.tick ?? '?'}..${n.lastTick ?? n.tick ?? '?'}, ${n.reason ?? ''})`,
+          );
+        }
+      }
+    }
+    return [...new Set(out)];
+  }
+
+  private async listAndWatch(): Promise<void> {
+    const api = this.kc.makeApiClient(CustomObjectsApi);
+    const list = (await api.listNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      namespace: this.namespace,
+    })) as { items?: unknown[]; metadata?: { resourceVersion?: string } };
+    for (const item of list.items ?? []) this.observe(item);
+    const watch = new Watch(this.kc);
+    this.abort = await watch.watch(
+      `/apis/${GROUP}/${VERSION}/namespaces/${this.namespace}/${PLURAL}`,
+      { resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true },
+      (type: string, obj: unknown) => {
+        if (type === 'ADDED' || type === 'MODIFIED') this.observe(obj);
+      },
+      () => {
+        if (this.stopped) return;
+        void this.restart();
+      },
+    );
+  }
+
+  private async restart(): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.listAndWatch();
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  private observe(obj: unknown): void {
+    let job: JobObject;
+    try {
+      job = asJob(obj);
+    } catch {
+      return;
+    }
+    const name = job.metadata.name;
+    const rv = (job.metadata as { resourceVersion?: string }).resourceVersion ?? '';
+    this.snapshots.set(name, (this.snapshots.get(name) ?? 0) + 1);
+    const history = job.status?.history ?? [];
+    const now = Date.now();
+    for (const record of [...history, ...(job.status?.lastRun === undefined ? [] : [job.status.lastRun])]) {
+      const key = `${name}\u0000${JSON.stringify(recordIdentity(record))}`;
+      if (!this.records.has(key))
+        this.records.set(key, { job: name, record, resourceVersion: rv, seenAt: now });
+    }
+    // Within one status: one record per run, per (tick, attempt), and no run inside a not-run range.
+    const problems: string[] = [];
+    const runs = history.filter((r) => r.podName !== undefined);
+    const byPod = new Map<string, number>();
+    const byTick = new Map<string, number>();
+    for (const r of runs) {
+      byPod.set(r.podName ?? '', (byPod.get(r.podName ?? '') ?? 0) + 1);
+      if (r.tick !== undefined) {
+        const k = `${r.tick}/${String(r.attempt ?? 1)}`;
+        byTick.set(k, (byTick.get(k) ?? 0) + 1);
+      }
+    }
+    for (const [pod, n] of byPod)
+      if (n > 1) problems.push(`status (resourceVersion ${rv}) lists ${pod} ${n} times`);
+    for (const [tick, n] of byTick)
+      if (n > 1)
+        problems.push(`status (resourceVersion ${rv}) has ${n} run records for tick/attempt ${tick}`);
+    if (problems.length > 0)
+      this.snapshotProblems.set(name, [...(this.snapshotProblems.get(name) ?? []), ...problems]);
+  }
+}
+
+/** What makes a record distinct: the same record re-listed by a later status is not new. */
+function recordIdentity(r: RunRecord): unknown[] {
+  return [r.podName, r.tick, r.lastTick, r.count, r.manualToken, r.attempt, r.outcome, r.reason];
+}
+
+function outcomeText(r: RunRecord): string {
+  return r.reason === undefined ? r.outcome : `${r.outcome} (${r.reason})`;
 }

@@ -31,8 +31,8 @@ export const LABEL_ATTEMPT = 'ssj.dev/attempt';
 
 /** Pod annotation: the scheduled instant, RFC 3339. */
 export const ANNOTATION_SCHEDULED_TIME = 'ssj.dev/scheduled-time';
-/** Pod annotation: the leader epoch (term) that created the Pod. */
-export const ANNOTATION_EPOCH = 'ssj.dev/epoch';
+/** Pod annotation: the leader term (term) that created the Pod. */
+export const ANNOTATION_TERM = 'ssj.dev/term';
 /** Pod annotation: the identity of the leader that created the Pod. */
 export const ANNOTATION_HOLDER = 'ssj.dev/holder';
 /** Pod annotation: the run-now token a manual run was started for. */

@@ -310,7 +310,7 @@ export const conditionSchema: JSONSchemaProps = {
 export const ledgerClaimSchema: JSONSchemaProps = {
   type: 'object',
   description: 'A run claimed in the ledger and not yet finished.',
-  required: ['podName', 'attempt', 'claimedAt', 'epoch'],
+  required: ['podName', 'attempt', 'claimedAt', 'term'],
   properties: {
     podName: podName('the Pod the claim stands for'),
     tick: tick('the claimed run'),
@@ -325,7 +325,7 @@ export const ledgerClaimSchema: JSONSchemaProps = {
       enum: ['Claimed', 'Created', 'Running'],
     },
     startTime: dateTime("When the claimed run's Pod was created."),
-    epoch: {
+    term: {
       type: 'integer',
       format: 'int64',
       description: 'The leader term that wrote the claim.',
@@ -346,7 +346,7 @@ export const ledgerStatusSchema: JSONSchemaProps = {
     ),
     observedSchedule: { type: 'string', description: 'The schedule the anchor was set for.' },
     observedTimeZone: { type: 'string', description: 'The time zone the anchor was set for.' },
-    epoch: {
+    term: {
       type: 'integer',
       format: 'int64',
       description: 'The highest leader term that wrote this ledger.',

@@ -263,7 +263,7 @@ export interface LedgerStatus {
   /**
    * The highest leader term that wrote this ledger.
    */
-  epoch?: number;
+  term?: number;
   /**
    * When the current suspension began.
    */
@@ -319,7 +319,7 @@ export interface LedgerClaim {
   /**
    * The leader term that wrote the claim.
    */
-  epoch: number;
+  term: number;
 }
 /**
  * When to run, how, and what to keep.

@@ -297,7 +297,7 @@ export class Execution {
       pods: this.podViews,
       ledgerAvailable: this.ledgerAvailable,
       createRefusal: this.refusal,
-      epoch: this.fence.epoch,
+      term: this.fence.term,
       now: this.d.now(),
     });
     if (!force && isDeepStrictEqual(normalize(status), normalize(this.job.status))) return;

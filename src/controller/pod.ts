@@ -4,7 +4,7 @@
  */
 import type { V1Pod, V1PodTemplateSpec } from '@kubernetes/client-node';
 import {
-  ANNOTATION_EPOCH,
+  ANNOTATION_TERM,
   ANNOTATION_HOLDER,
   ANNOTATION_RUN_NOW_TOKEN,
   ANNOTATION_SCHEDULED_TIME,
@@ -30,7 +30,7 @@ export function buildPod(
   template: V1PodTemplateSpec,
   run: RunId,
   name: string,
-  fence: { readonly epoch: number; readonly holder: string },
+  fence: { readonly term: number; readonly holder: string },
 ): V1Pod {
   const labels: Record<string, string> = {
     ...template.metadata?.labels,
@@ -40,7 +40,7 @@ export function buildPod(
   };
   const annotations: Record<string, string> = {
     ...template.metadata?.annotations,
-    [ANNOTATION_EPOCH]: String(fence.epoch),
+    [ANNOTATION_TERM]: String(fence.term),
     [ANNOTATION_HOLDER]: fence.holder,
     ...(run.kind === 'scheduled'
       ? { [ANNOTATION_SCHEDULED_TIME]: run.tick.toISOString().replace('.000Z', 'Z') }

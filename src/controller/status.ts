@@ -27,7 +27,7 @@ export interface SummaryInput {
   readonly ledgerAvailable: boolean;
   /** The API server refuses the job's Pods. */
   readonly createRefusal?: CreateRefusal | undefined;
-  readonly epoch: number;
+  readonly term: number;
   readonly now: Date;
 }
 
@@ -122,8 +122,8 @@ export function summarize(input: SummaryInput): ScheduledSingletonJobStatus {
       ...(plan.bookkeeping.suspendedSince === undefined
         ? {}
         : { suspendedSince: iso(plan.bookkeeping.suspendedSince) }),
-      epoch: input.epoch,
-      claims: unfinished.map((r) => claimOf(r, input.epoch)),
+      term: input.term,
+      claims: unfinished.map((r) => claimOf(r, input.term)),
       ...(ledger.manualTokens[0] === undefined ? {} : { handledRunNowToken: ledger.manualTokens[0] }),
     },
   };
@@ -187,13 +187,13 @@ function activeOf(run: LedgerRun): ActiveRun {
   };
 }
 
-function claimOf(run: LedgerRun, epoch: number): LedgerClaim {
+function claimOf(run: LedgerRun, term: number): LedgerClaim {
   return {
     podName: run.podName,
     attempt: run.id.attempt,
     ...(run.id.kind === 'scheduled' ? { tick: iso(run.id.tick) } : { manualToken: run.id.token }),
     claimedAt: iso(run.claimedAt),
-    epoch: run.epoch ?? epoch,
+    term: run.term ?? term,
     state: run.state === 'Finished' ? 'Running' : run.state, // only unfinished runs are claims
     ...(run.startedAt === undefined ? {} : { startTime: iso(run.startedAt) }),
   };

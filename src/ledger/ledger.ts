@@ -28,7 +28,7 @@ export interface LedgerRun {
   readonly state: RunState;
   readonly claimedAt: Date;
   /** The leadership term that claimed the run, when known. */
-  readonly epoch?: number | undefined;
+  readonly term?: number | undefined;
   readonly startedAt?: Date | undefined;
   readonly finishedAt?: Date | undefined;
   readonly outcome?: RunOutcome | undefined;
@@ -83,7 +83,7 @@ export interface JobRef {
 }
 
 export interface Fence {
-  readonly epoch: number;
+  readonly term: number;
   readonly holder: string;
 }
 

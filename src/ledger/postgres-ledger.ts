@@ -88,7 +88,7 @@ export async function openPostgresLedger(options: PostgresLedgerOptions): Promis
       await store.migrate();
       const term = await store.takeNextTerm(options.lease, options.holder);
       state = { kind: 'ready', fence: { lease: options.lease, term, holder: options.holder } };
-      log.info({ epoch: term }, 'ledger ready: took the next leadership term');
+      log.info({ term: term }, 'ledger ready: took the next leadership term');
       options.onTerm?.(term);
     } catch (err) {
       const delayMs = Math.min(30_000, 500 * 2 ** attempt);
@@ -138,7 +138,7 @@ export async function openPostgresLedger(options: PostgresLedgerOptions): Promis
       if (isLedgerUnavailable(err)) unreachable = true;
       if (err instanceof FencedError && state.kind === 'ready') {
         state = { kind: 'fenced', fence: current.fence };
-        log.error({ epoch: current.fence.term }, 'a newer leadership term owns the ledger: standing down');
+        log.error({ term: current.fence.term }, 'a newer leadership term owns the ledger: standing down');
       }
       throw err;
     }
@@ -288,7 +288,7 @@ function runOfRow(row: RunRow): LedgerRun {
     podName: row.podName,
     state: row.state === 'Pending' ? 'Created' : row.state,
     claimedAt: row.claimedAt,
-    epoch: row.epoch,
+    term: row.term,
     startedAt: row.startedAt ?? undefined,
     finishedAt: row.finishedAt ?? undefined,
     outcome: row.outcome ?? undefined,

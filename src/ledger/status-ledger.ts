@@ -98,7 +98,7 @@ function runOfClaim(c: LedgerClaim): LedgerRun | undefined {
   const claimedAt = date(c.claimedAt);
   if (id === undefined || claimedAt === undefined) return undefined;
   const state = CLAIM_STATES.find((s) => s === c.state) ?? 'Claimed';
-  return { id, podName: c.podName, state, claimedAt, epoch: c.epoch, startedAt: date(c.startTime) };
+  return { id, podName: c.podName, state, claimedAt, term: c.term, startedAt: date(c.startTime) };
 }
 
 function runOfRecord(r: RunRecord): LedgerRun | undefined {

@@ -4,7 +4,7 @@
  * Guarantees:
  * - Every line has `level` (as a word), `time` (RFC 3339), `msg`, and the fields of the call and of
  *   its child loggers. Conventional fields: `job` ("namespace/name"), `tick` (Unix seconds, as in
- *   the Pod name and the `ssj.dev/tick` label), `epoch` (leader term), `err` (an Error, serialized
+ *   the Pod name and the `ssj.dev/tick` label), `term` (leader term), `err` (an Error, serialized
  *   with message and stack).
  * - Credentials never reach the output: a `password` or `authorization` field is replaced by
  *   "[redacted]", and the password in any `scheme://user:password@host` text anywhere in the
@@ -36,7 +36,7 @@ export interface LogBindings {
   /** The tick as Unix seconds. */
   readonly tick?: number;
   /** The leader term. */
-  readonly epoch?: number;
+  readonly term?: number;
   readonly [field: string]: unknown;
 }
 

@@ -64,7 +64,7 @@ export interface Metrics {
   /** 1 while this process leads, else 0. */
   readonly leader: PlainGauge;
   /** The current leader term this process knows of. */
-  readonly leaderEpoch: PlainGauge;
+  readonly leaderTerm: PlainGauge;
   readonly statusWrites: CounterOf<{ result: StatusWriteResult }>;
   /** Requests through the instrumented API client; code is the HTTP status or "error" (no response). */
   readonly apiRequests: CounterOf<{ verb: string; resource: string; code: string }>;
@@ -128,7 +128,7 @@ export function newMetrics(options: { readonly processMetrics?: boolean } = {}):
       '1 while the PostgreSQL ledger is unreachable (no new tick is claimed), else 0.',
     ),
     leader: gauge('ssj_leader', '1 while this process is the leader, else 0.'),
-    leaderEpoch: gauge('ssj_leader_epoch', 'The leader term (epoch) this process last observed.'),
+    leaderTerm: gauge('ssj_leader_term', 'The leadership term this process last observed.'),
     statusWrites: counter('ssj_status_writes_total', 'Status subresource writes, by result.', ['result']),
     apiRequests: counter('ssj_api_requests_total', 'Kubernetes API requests, by verb, resource and code.', [
       'verb',

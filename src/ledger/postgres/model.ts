@@ -57,14 +57,14 @@ interface RunRowBase {
   readonly message: string | null;
   /** The claiming leader's identity and term (what the Pod's annotations carry). */
   readonly holder: string;
-  readonly epoch: number;
+  readonly term: number;
   readonly claimedAt: Date;
   readonly startedAt: Date | null;
   readonly finishedAt: Date | null;
   readonly updatedAt: Date;
   /** The identity and term of the last write to this row. */
   readonly updatedHolder: string;
-  readonly updatedEpoch: number;
+  readonly updatedTerm: number;
 }
 
 export type RunRow =
@@ -98,7 +98,7 @@ export interface TicksNotRunRecord {
 
 export interface TicksNotRunRow extends TicksNotRunRecord {
   readonly holder: string;
-  readonly epoch: number;
+  readonly term: number;
   readonly recordedAt: Date;
   readonly updatedAt: Date;
 }

@@ -14,8 +14,8 @@ import {
 } from './model.ts';
 
 export const RUN_COLUMNS = `run_key, job_uid, namespace, job_name, run_kind, tick, manual_token, attempt, pod_name,
-  state, outcome, reason, message, holder, epoch, claimed_at, started_at, finished_at, updated_at,
-  updated_holder, updated_epoch`;
+  state, outcome, reason, message, holder, term, claimed_at, started_at, finished_at, updated_at,
+  updated_holder, updated_term`;
 
 export interface RunRecord {
   run_key: string;
@@ -32,17 +32,17 @@ export interface RunRecord {
   reason: string | null;
   message: string | null;
   holder: string;
-  epoch: string;
+  term: string;
   claimed_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
   updated_at: Date;
   updated_holder: string;
-  updated_epoch: string;
+  updated_term: string;
 }
 
 export const TICKS_NOT_RUN_COLUMNS = `job_uid, namespace, job_name, outcome, first_tick, last_tick, count, reason,
-  message, holder, epoch, recorded_at, updated_at`;
+  message, holder, term, recorded_at, updated_at`;
 
 export interface TicksNotRunRecordRow {
   job_uid: string;
@@ -55,7 +55,7 @@ export interface TicksNotRunRecordRow {
   reason: string;
   message: string;
   holder: string;
-  epoch: string;
+  term: string;
   recorded_at: Date;
   updated_at: Date;
 }
@@ -85,13 +85,13 @@ export function toRunRow(r: RunRecord): RunRow {
     reason: r.reason,
     message: r.message,
     holder: r.holder,
-    epoch: bigintColumn(r.epoch, 'epoch'),
+    term: bigintColumn(r.term, 'term'),
     claimedAt: r.claimed_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
     updatedAt: r.updated_at,
     updatedHolder: r.updated_holder,
-    updatedEpoch: bigintColumn(r.updated_epoch, 'updated_epoch'),
+    updatedTerm: bigintColumn(r.updated_term, 'updated_term'),
   };
   if (r.run_kind === 'scheduled' && r.tick !== null) return { ...base, kind: 'scheduled', tick: r.tick };
   if (r.run_kind === 'manual' && r.manual_token !== null)
@@ -111,7 +111,7 @@ export function toTicksNotRunRow(r: TicksNotRunRecordRow): TicksNotRunRow {
     reason: r.reason,
     message: r.message,
     holder: r.holder,
-    epoch: bigintColumn(r.epoch, 'epoch'),
+    term: bigintColumn(r.term, 'term'),
     recordedAt: r.recorded_at,
     updatedAt: r.updated_at,
   };

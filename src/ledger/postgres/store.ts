@@ -29,7 +29,7 @@
 //   was Skipped or Missed are the planner's; this class only records them.
 // - Retry: a LedgerUnavailableError is for the caller to retry with backoff. Every write is
 //   idempotent, so a retry after a COMMIT whose answer was lost is safe; such a retry of
-//   claimRun returns claimed:false with the row this same term wrote (same holder and epoch):
+//   claimRun returns claimed:false with the row this same term wrote (same holder and term):
 //   the caller continues that run, as after a crash between claim and Pod creation.
 //   takeNextTerm is the exception: a retry after a lost answer takes another term, which
 //   only skips the number the lost answer held (no write was made under it).
@@ -272,7 +272,7 @@ export class PostgresLedgerStore {
     return this.#fenced(fence, async (client) => {
       const inserted = await client.query<RunRecord>(
         `INSERT INTO ssj.runs (run_key, job_uid, namespace, job_name, run_kind, tick, manual_token, attempt,
-           pod_name, state, holder, epoch, updated_holder, updated_epoch)
+           pod_name, state, holder, term, updated_holder, updated_term)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'Claimed', $10, $11, $10, $11)
          ON CONFLICT DO NOTHING
          RETURNING ${RUN_COLUMNS}`,
@@ -321,7 +321,7 @@ export class PostgresLedgerStore {
            finished_at = CASE WHEN $2::text = 'Finished' THEN COALESCE($7::timestamptz, now()) ELSE finished_at END,
            updated_at = now(),
            updated_holder = $8,
-           updated_epoch = $9
+           updated_term = $9
          WHERE run_key = $1
            AND array_position(${STATE_ORDER}, state) < array_position(${STATE_ORDER}, $2::text)
          RETURNING ${RUN_COLUMNS}`,
@@ -356,7 +356,7 @@ export class PostgresLedgerStore {
     return this.#fenced(fence, async (client) => {
       const inserted = await client.query<TicksNotRunRecordRow>(
         `INSERT INTO ssj.ticks_not_run (job_uid, namespace, job_name, outcome, first_tick, last_tick, count,
-           reason, message, holder, epoch)
+           reason, message, holder, term)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (job_uid, first_tick, outcome) DO NOTHING
          RETURNING ${TICKS_NOT_RUN_COLUMNS}`,
@@ -378,7 +378,7 @@ export class PostgresLedgerStore {
       if (row !== undefined) return { result: 'recorded', row: toTicksNotRunRow(row) };
       const extended = await client.query<TicksNotRunRecordRow>(
         `UPDATE ssj.ticks_not_run SET
-           last_tick = $4, count = GREATEST(count, $5), reason = $6, message = $7, holder = $8, epoch = $9,
+           last_tick = $4, count = GREATEST(count, $5), reason = $6, message = $7, holder = $8, term = $9,
            updated_at = now()
          WHERE job_uid = $1 AND first_tick = $2 AND outcome = $3 AND last_tick < $4
          RETURNING ${TICKS_NOT_RUN_COLUMNS}`,

@@ -338,14 +338,14 @@ describe('the ScheduledSingletonJob CRD on a real API server', () => {
       ],
       ledger: {
         scheduleAnchor: '2026-01-01T02:00:00Z',
-        epoch: 3,
+        term: 3,
         claims: [
           {
             podName: `${name}-1767319200`,
             tick: '2026-01-02T02:00:00Z',
             attempt: 1,
             claimedAt: '2026-01-02T02:00:00Z',
-            epoch: 3,
+            term: 3,
           },
         ],
       },

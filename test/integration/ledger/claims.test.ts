@@ -27,7 +27,7 @@ describe('claiming runs', () => {
     assert.equal(first.row.state, 'Claimed');
     assert.equal(first.row.outcome, null);
     assert.equal(first.row.holder, 'leader-a');
-    assert.equal(first.row.epoch, 3);
+    assert.equal(first.row.term, 3);
     assert.equal(first.row.podName, run.podName);
     assert.equal(first.row.kind, 'scheduled');
     assert.equal(first.row.tick.toISOString(), '2026-11-23T01:00:00.000Z');
@@ -98,7 +98,7 @@ describe('claiming runs', () => {
     await assert.rejects(
       client.query(
         `INSERT INTO ssj.runs (run_key, job_uid, namespace, job_name, run_kind, tick, attempt, pod_name, state,
-           holder, epoch, updated_holder, updated_epoch)
+           holder, term, updated_holder, updated_term)
          VALUES ('forged-key', $1, 'default', 'nightly-report', 'scheduled', '2026-11-25T01:00:00Z', 1, 'x',
            'Claimed', 'h', 3, 'h', 3)`,
         [jobUid],

@@ -108,7 +108,7 @@ describe('the leader fence', () => {
       scheduledRun(randomUUID(), new Date('2026-11-23T01:00:00Z')),
     );
     assert.equal(claim.claimed, true);
-    assert.equal(claim.row.epoch, 0);
+    assert.equal(claim.row.term, 0);
 
     const client = await ledger.sqlClient();
     const rows = await client.query<{ lease_uid: string; term: string }>(
@@ -138,7 +138,7 @@ describe('the leader fence', () => {
       fence(lease, 10, 'd'),
       scheduledRun(randomUUID(), new Date('2026-11-23T01:00:00Z')),
     );
-    assert.equal(claim.row.epoch, 10);
+    assert.equal(claim.row.term, 10);
   });
 
   it('concurrent takeNextTerm calls from several replicas each get a distinct consecutive term', async () => {
@@ -206,7 +206,7 @@ describe('the leader fence', () => {
     await pause.query('BEGIN');
     await pause.query(
       `INSERT INTO ssj.runs (run_key, job_uid, namespace, job_name, run_kind, tick, attempt, pod_name, state,
-         holder, epoch, updated_holder, updated_epoch)
+         holder, term, updated_holder, updated_term)
        VALUES ($1, $2, 'default', 'nightly-report', 'scheduled', $3, 1, 'paused', 'Claimed', 'x', 0, 'x', 0)`,
       [runKey(run), run.jobUid, run.kind === 'scheduled' ? run.tick : null],
     );
@@ -226,7 +226,7 @@ describe('the leader fence', () => {
     assert.ok(claimed.ok && claimed.value.claimed, 'the claim that was already past its check commits');
     assert.ok(raised.ok);
     assert.equal(raised.value, 'raised');
-    assert.equal((await ledger.store.getRun(runKey(run)))?.epoch, 1);
+    assert.equal((await ledger.store.getRun(runKey(run)))?.term, 1);
     await assert.rejects(writer.recordRunState(old, runKey(run), { state: 'Pending' }), FencedError);
   });
 

@@ -25,7 +25,7 @@ describe('the PostgreSQL ledger load: latestTick', () => {
       holder: 'leader',
       log: nopLogger,
     });
-    fence = { epoch: pg.term() ?? 0, holder: 'leader' };
+    fence = { term: pg.term() ?? 0, holder: 'leader' };
   });
 
   after(async () => {

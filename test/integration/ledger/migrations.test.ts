@@ -21,10 +21,10 @@ describe('ledger migrations', () => {
     for (let i = 0; i < 3; i++) stores.push(new PostgresLedgerStore({ connectionString: db.url }));
     const applied = await Promise.all(stores.map((s) => s.migrate()));
 
-    // One replica applied the migration; the others waited for the lock and found nothing to do.
+    // One replica applied the migrations; the others waited for the lock and found nothing to do.
     const nonEmpty = applied.filter((names) => names.length > 0);
     assert.equal(nonEmpty.length, 1);
-    assert.deepEqual(nonEmpty[0], ['0001_ledger-schema']);
+    assert.deepEqual(nonEmpty[0], ['0001_ledger-schema', '0002_term-columns']);
 
     const client = new Client({ connectionString: db.url });
     await client.connect();
@@ -32,7 +32,7 @@ describe('ledger migrations', () => {
       const recorded = await client.query<{ name: string }>('SELECT name FROM ssj.pgmigrations ORDER BY id');
       assert.deepEqual(
         recorded.rows.map((r) => r.name),
-        ['0001_ledger-schema'],
+        ['0001_ledger-schema', '0002_term-columns'],
       );
       const tables = await client.query<{ table_name: string }>(
         `SELECT table_name FROM information_schema.tables WHERE table_schema = 'ssj' ORDER BY table_name`,

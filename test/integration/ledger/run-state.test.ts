@@ -60,7 +60,7 @@ describe('recording run states', () => {
       startedAt.toISOString(),
       'the first start time is kept',
     );
-    assert.equal(finished.row.updatedEpoch, 4);
+    assert.equal(finished.row.updatedTerm, 4);
   });
 
   it('an older observation arriving late does not move a run back', async () => {

@@ -37,7 +37,7 @@ function writeAs(
   ref: JobRef,
   write: LedgerWrite,
 ): Promise<'ok' | 'finished'> {
-  return opened.ledger.write(ref, { epoch: opened.term() ?? 0, holder }, write);
+  return opened.ledger.write(ref, { term: opened.term() ?? 0, holder }, write);
 }
 
 describe('the PostgreSQL ledger takes its term from the fence row', () => {
@@ -86,7 +86,7 @@ describe('the PostgreSQL ledger takes its term from the fence row', () => {
     assert.equal(await writeAs(second, 'second', ref, claim('2026-11-23T01:00:00Z')), 'ok');
     const view = await second.ledger.load(ref, undefined);
     assert.deepEqual(
-      view.runs.map((r) => [r.podName, r.epoch]),
+      view.runs.map((r) => [r.podName, r.term]),
       [['nightly-report-1795395600', 2]],
       'the claim carries the term the ledger took, not the one the caller passed',
     );
@@ -96,10 +96,10 @@ describe('the PostgreSQL ledger takes its term from the fence row', () => {
     const lease = newLease();
     const ledger = await open(lease, 'only');
     const ref = job();
-    await ledger.ledger.write(ref, { epoch: Date.now(), holder: 'only' }, claim('2026-11-23T02:00:00Z'));
+    await ledger.ledger.write(ref, { term: Date.now(), holder: 'only' }, claim('2026-11-23T02:00:00Z'));
     const view = await ledger.ledger.load(ref, undefined);
     assert.deepEqual(
-      view.runs.map((r) => r.epoch),
+      view.runs.map((r) => r.term),
       [ledger.term()],
     );
   });

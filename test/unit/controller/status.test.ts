@@ -26,7 +26,7 @@ function statusOf(
     plan: p,
     pods,
     ledgerAvailable: true,
-    epoch: 7,
+    term: 7,
     now: T('2026-11-22T12:00:00Z'),
   });
 }
@@ -88,7 +88,7 @@ describe('status summary', () => {
       plan: planFor({ now: '2026-11-22T09:59:55Z' }),
       pods: [],
       ledgerAvailable: true,
-      epoch: 7,
+      term: 7,
       now: T('2026-11-22T13:00:00Z'),
     });
     const ready = (s: ScheduledSingletonJobStatus) => s.conditions?.find((c) => c.type === 'Ready');
@@ -117,7 +117,7 @@ describe('status summary', () => {
       plan: planFor({ now: '2026-11-22T09:59:50Z', ledgerAvailable: false }),
       pods: [],
       ledgerAvailable: false,
-      epoch: 7,
+      term: 7,
       now: T('2026-11-22T09:59:50Z'),
     });
     const ready = status.conditions?.find((c) => c.type === 'Ready');
@@ -167,7 +167,7 @@ describe('status summary across a bounded history', () => {
       plan: planFor({ job: job({}, { schedule: '* * * * *' }), now: '2026-11-22T14:00:30Z' }),
       pods: [],
       ledgerAvailable: true,
-      epoch: 7,
+      term: 7,
       now: T('2026-11-22T14:00:30Z'),
     });
     assert.equal(status.lastSuccessfulTime, '2026-11-22T09:00:20Z');

@@ -26,15 +26,15 @@ describe('newLogger', () => {
     assert.match(String(line['time']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   });
 
-  it('carries job, tick and epoch from child loggers', () => {
+  it('carries job, tick and term from child loggers', () => {
     const { logger, records } = capture();
     jobLogger(logger, { namespace: 'team-a', name: 'nightly' })
-      .child({ tick: 1795000000, epoch: 4 })
+      .child({ tick: 1795000000, term: 4 })
       .warn({}, 'pod create refused');
-    assert.deepEqual((({ job, tick, epoch, level }) => ({ job, tick, epoch, level }))(records()[0] ?? {}), {
+    assert.deepEqual((({ job, tick, term, level }) => ({ job, tick, term, level }))(records()[0] ?? {}), {
       job: 'team-a/nightly',
       tick: 1795000000,
-      epoch: 4,
+      term: 4,
       level: 'warn',
     });
   });

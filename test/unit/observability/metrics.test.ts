@@ -17,7 +17,7 @@ const required = [
   'ssj_informer_restarts_total',
   'ssj_ledger_unavailable',
   'ssj_leader',
-  'ssj_leader_epoch',
+  'ssj_leader_term',
   'ssj_status_writes_total',
   'ssj_api_requests_total',
 ];
@@ -56,7 +56,7 @@ describe('metrics', () => {
     m.podCreates.inc({ result: 'already_exists' });
     m.watchEvents.inc({ resource: 'pods', type: 'ADDED' });
     m.leader.set(1);
-    m.leaderEpoch.set(7);
+    m.leaderTerm.set(7);
     m.apiRequests.inc({ verb: 'create', resource: 'pods', code: '201' });
     const text = await m.registry.metrics();
     assert.match(text, /^# TYPE ssj_tick_skew_seconds histogram$/m);
@@ -66,7 +66,7 @@ describe('metrics', () => {
     assert.match(text, /^ssj_pod_creates_total\{result="already_exists"\} 1$/m);
     assert.match(text, /^ssj_watch_events_total\{resource="pods",type="ADDED"\} 1$/m);
     assert.match(text, /^ssj_leader 1$/m);
-    assert.match(text, /^ssj_leader_epoch 7$/m);
+    assert.match(text, /^ssj_leader_term 7$/m);
     assert.match(text, /^ssj_api_requests_total\{verb="create",resource="pods",code="201"\} 1$/m);
   });
 

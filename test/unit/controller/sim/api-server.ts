@@ -8,7 +8,7 @@
  * resourceVersion throws the reconciler's StatusConflictError; a delete carries a UID
  * precondition; a Pod object goes only once its finalizers are gone and it can no longer run
  * (terminal, never bound to a node, or stopped by the "kubelet"): until then a deletion only
- * marks it (deletionTimestamp); an optional admission rule refuses a Pod whose ssj.dev/epoch is
+ * marks it (deletionTimestamp); an optional admission rule refuses a Pod whose ssj.dev/term is
  * older than the leader Lease's term (DESIGN.md, "Stale leaders are fenced").
  *
  * What it records for the checkers (./invariants.ts): every Pod ever created, with the Pods of
@@ -20,7 +20,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ScheduledSingletonJob, ScheduledSingletonJobSpec } from '../../../../src/api/types.ts';
 import {
-  ANNOTATION_EPOCH,
+  ANNOTATION_TERM,
   ANNOTATION_HOLDER,
   FINALIZER_RUN_RECORD,
   LABEL_JOB,
@@ -103,7 +103,7 @@ export type CreateAnswer =
 export class ApiServer {
   rv = 1;
   /** The leader Lease's current term, when the admission policy is installed. */
-  admissionEpoch: number | undefined;
+  admissionTerm: number | undefined;
   /** A ResourceQuota that admits no Pod, while set: its refusal message. */
   quotaRefusal: string | undefined;
   readonly created: CreatedPod[] = [];
@@ -193,11 +193,11 @@ export class ApiServer {
   createPod(pod: V1Pod): CreateAnswer {
     const name = pod.metadata?.name ?? '';
     // Admission runs before storage, so a fenced leader hears Forbidden even for a taken name.
-    const epoch = Number(pod.metadata?.annotations?.[ANNOTATION_EPOCH]);
-    if (this.admissionEpoch !== undefined && !(epoch >= this.admissionEpoch)) {
+    const term = Number(pod.metadata?.annotations?.[ANNOTATION_TERM]);
+    if (this.admissionTerm !== undefined && !(term >= this.admissionTerm)) {
       return {
         result: 'refused',
-        message: `pod ${name}: leader term ${epoch} is over (lease term ${this.admissionEpoch})`,
+        message: `pod ${name}: leader term ${term} is over (lease term ${this.admissionTerm})`,
       };
     }
     if (this.pods.current(name) !== undefined) return { result: 'exists' };

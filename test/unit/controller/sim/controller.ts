@@ -73,10 +73,10 @@ export class ControllerProcess {
   private readonly env: ProcessEnv;
   private readonly reconciler: Reconciler;
 
-  constructor(env: ProcessEnv, name: string, epoch: number) {
+  constructor(env: ProcessEnv, name: string, term: number) {
     this.env = env;
     this.name = name;
-    this.fence = { epoch, holder: name };
+    this.fence = { term, holder: name };
     this.jobsRv = env.server.rv;
     this.podsRv = env.server.rv;
     const { server } = env;

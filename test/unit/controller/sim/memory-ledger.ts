@@ -57,15 +57,15 @@ export class MemoryLedgerStore {
   }
 
   /**
-   * Opens a connection for a process of term `fence.epoch` (raising the fence, as a new leader
+   * Opens a connection for a process of term `fence.term` (raising the fence, as a new leader
    * does). Every call goes through `gate`, where the simulation interleaves it with others.
    */
   open(fence: Fence, gate: Gate): Ledger {
-    let fenced = fence.epoch < this.term;
-    if (!fenced) this.term = fence.epoch;
+    let fenced = fence.term < this.term;
+    if (!fenced) this.term = fence.term;
     const guard = <T>(work: () => T): T => {
       if (!this.available) throw new LedgerUnavailableError('the ledger database cannot be reached');
-      if (fenced || fence.epoch < this.term) {
+      if (fenced || fence.term < this.term) {
         fenced = true;
         throw new FencedError('a newer leadership term owns the ledger');
       }
@@ -198,7 +198,7 @@ function strip(r: StoredRun): LedgerRun {
     podName: r.podName,
     state: r.state,
     claimedAt: r.claimedAt,
-    epoch: r.epoch,
+    term: r.term,
     startedAt: r.startedAt,
     finishedAt: r.finishedAt,
     outcome: r.outcome,

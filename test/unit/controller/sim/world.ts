@@ -211,8 +211,8 @@ export class World {
 
   /** A new process: the next leadership term, which the Lease (and its admission policy) now names. */
   private newProcess(): ControllerProcess {
-    const epoch = ++this.term;
-    if (this.config.admission) this.server.admissionEpoch = epoch;
+    const term = ++this.term;
+    if (this.config.admission) this.server.admissionTerm = term;
     const mutation = mutationOf(this.config.mutation);
     return new ControllerProcess(
       {
@@ -226,8 +226,8 @@ export class World {
           this.note(line);
         },
       },
-      `controller-${epoch}`,
-      epoch,
+      `controller-${term}`,
+      term,
     );
   }
 

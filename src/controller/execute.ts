@@ -1,8 +1,9 @@
 /**
  * One reconcile's effects: the actions of a plan, executed in the order of the claim protocol.
  *
- *   1. claims and Pod creates, in plan order. A create never runs unless the claim before it
- *      resolved; in status-only mode a create always follows a status write of this very
+ *   1. claims and Pod creates, in plan order (with PostgreSQL, every ledger write of the plan
+ *      with them, so an outcome the plan's claim depends on is durable before it). A create
+ *      never runs unless the claim before it resolved; in status-only mode a create always follows a status write of this very
  *      reconcile that passed its resourceVersion precondition (the claim, or a write proving
  *      that the view an earlier claim was planned from is current).
  *   2. every other ledger write and Event, in plan order;
@@ -108,10 +109,11 @@ export class Execution {
     const { actions } = this.result;
     const postgres = this.d.ledger.mode === 'postgres';
     const isRelease = (a: Action): boolean => a.kind === 'releasePod' || a.kind === 'deletePod';
-    // With PostgreSQL, the records of ticks before the claimed one go first: a crash after the
-    // claim must not lose them (the walk moves past them once the claim is in).
-    const early = (a: Action): boolean =>
-      isClaimOrCreate(a) || (postgres && a.kind === 'ledger' && a.write.kind === 'notRun');
+    // With PostgreSQL, every ledger write goes in plan order with the claims: the records of
+    // ticks before a claimed one (the walk moves past them once the claim is in), and the
+    // outcome of a run that lets the claim happen (a run Replaced, a claim refused past its
+    // deadline), so that a crash after the claim never leaves that run open to run late.
+    const early = (a: Action): boolean => isClaimOrCreate(a) || (postgres && a.kind === 'ledger');
     let statusCurrent = postgres;
     for (const action of actions.filter(early)) {
       this.checkLeading();

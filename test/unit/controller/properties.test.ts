@@ -200,6 +200,18 @@ const STORIES = {
     syncPods(0),
     reconcile(0),
   ]),
+  refusedRetryRunsLate: story({ ledger: 'postgres', maxAttempts: 2, startingDeadlineSeconds: 1 }, [
+    exitAt('after-claim'),
+    { kind: 'quota', full: true },
+    { kind: 'reconcileAtRequeue', proc: 0 },
+    { kind: 'reconcileAtRequeue', proc: 0 },
+    toTick(),
+    { kind: 'reconcileAtRequeue', proc: 0 },
+    reconcile(),
+    reconcile(),
+    exitAt('after-claim'),
+    { kind: 'reconcileAtRequeue', proc: 0 },
+  ]),
 } satisfies Record<string, Story>;
 
 function explain(report: Report, only?: Invariant): string {
@@ -267,6 +279,7 @@ describe('the reconciler in a simulated cluster: one Pod per run, one record per
       STORIES.lostAndReplacedAtOnce,
       STORIES.staleStatusWhileLedgerDown,
       STORIES.resumeWhileLedgerDown,
+      STORIES.refusedRetryRunsLate,
     ],
   );
 
@@ -296,6 +309,10 @@ describe('stale leaders: what fences them', () => {
 });
 
 describe('regressions: the counterexamples fast-check found, retold', () => {
+  it('postgres: a run refused past its deadline is recorded Failed before the next tick is claimed, so a crash between never runs it late', async () => {
+    assert.equal(await violationsOf(STORIES.refusedRetryRunsLate, 'retries'), '');
+  });
+
   it('status-only: a stale leader whose job cache lacks a retry’s claim neither deletes nor releases the retry’s Pod', async () => {
     assert.equal(await violationsOf(STORIES.staleLeaderReleasesRetry, 'tracked until recorded'), '');
     assert.equal(await violationsOf(STORIES.staleLeaderReleasesRetry, 'one Pod per run'), '');

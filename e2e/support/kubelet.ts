@@ -78,6 +78,27 @@ export class FakeKubelet {
     }));
   }
 
+  /**
+   * The kubelet's part in the graceful deletion of a Pod bound to its node: it stops the
+   * containers (SIGTERM: exit code 143) and reports phase Failed (restartPolicy Never), unless
+   * the Pod had already finished; then it confirms the deletion (grace period 0, by UID), after
+   * which only finalizers keep the Pod.
+   */
+  async stopDeleted(namespace: string, name: string, at: Date = new Date()): Promise<V1Pod> {
+    let pod = await this.core.readNamespacedPod({ namespace, name });
+    const phase = pod.status?.phase;
+    if (phase !== 'Succeeded' && phase !== 'Failed') {
+      pod = await this.terminate(namespace, name, 'Failed', { exitCode: 143, reason: 'Error' }, at);
+    }
+    await this.core.deleteNamespacedPod({
+      namespace,
+      name,
+      gracePeriodSeconds: 0,
+      body: { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata?.uid ?? '' } },
+    });
+    return pod;
+  }
+
   private async terminate(
     namespace: string,
     name: string,
@@ -215,6 +236,55 @@ export function autoKubelet(
   })();
   return {
     handled,
+    async stop() {
+      state.stopped = true;
+      await loop;
+    },
+  };
+}
+
+export interface DeletionKubelet {
+  /** Stops polling; resolves when the last pass has finished. */
+  stop(): Promise<void>;
+  /** Pods it stopped and confirmed, as `name/uid`. */
+  readonly stopped: ReadonlySet<string>;
+}
+
+/**
+ * Plays the kubelet of the node the Pods are bound to, for deletions only: every `intervalMs`, each
+ * Pod of the namespace labelled `ssj.dev/job`, bound to a node and being deleted (by anyone: a
+ * test, the garbage collector, the namespace controller) is stopped and its deletion confirmed
+ * (`FakeKubelet.stopDeleted`), once. Unbound Pods are left alone: the API server deletes them at
+ * once (grace period 0).
+ */
+export function kubeletStopsDeletedPods(
+  kc: KubeConfig,
+  namespace: string,
+  intervalMs = 150,
+): DeletionKubelet {
+  const core = kc.makeApiClient(CoreV1Api);
+  const kubelet = new FakeKubelet(kc);
+  const stopped = new Set<string>();
+  const state = { stopped: false };
+  const loop = (async () => {
+    while (!state.stopped) {
+      try {
+        const list = await core.listNamespacedPod({ namespace, labelSelector: 'ssj.dev/job' });
+        for (const pod of list.items) {
+          const key = `${pod.metadata?.name ?? ''}/${pod.metadata?.uid ?? ''}`;
+          if (stopped.has(key) || pod.metadata?.deletionTimestamp === undefined) continue;
+          if ((pod.spec?.nodeName ?? '') === '') continue;
+          await kubelet.stopDeleted(namespace, pod.metadata.name ?? '');
+          stopped.add(key);
+        }
+      } catch {
+        // Gone between the list and the write, or an API hiccup: the next pass retries.
+      }
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  })();
+  return {
+    stopped,
     async stop() {
       state.stopped = true;
       await loop;

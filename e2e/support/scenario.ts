@@ -8,7 +8,9 @@
  * - The namespace's `default` ServiceAccount exists before it resolves (Pods cannot be created
  *   in a namespace without it).
  * - `close()` stops the operator (SIGTERM, clean exit asserted) before it deletes the namespace
- *   and drops the database, and it is safe to call twice; tests register it with `t.after`.
+ *   and drops the database, and it is safe to call twice; tests register it with `t.after`. With
+ *   every operator stopped it removes the `ssj.dev/run-record` finalizer from the Pods left, so the
+ *   namespace's deletion does not wait for an operator that is gone.
  * - `invariants()` checks what must hold in every test: one Pod per run (over every Pod ever
  *   seen), well-formed names, and in PostgreSQL mode one ledger row per Pod name.
  *
@@ -34,6 +36,7 @@ import {
   assertLedgerPodNamesUnique,
   assertOnePodPerRun,
   assertPodNamesWellFormed,
+  FINALIZER_RUN_RECORD,
   GROUP,
   jobEvents,
   LABEL_JOB,
@@ -151,6 +154,17 @@ export class Scenario {
     const op = await startOperator(this.operatorOptions(extra));
     this.operators.push(op);
     this.operator = op;
+    return op;
+  }
+
+  /**
+   * Starts one more operator beside the current one (both act: there is no leader election yet,
+   * which is what a rolling update does today). It is stopped by `close()` like the others, and
+   * does not become `operator`.
+   */
+  async startExtraOperator(extra: Partial<OperatorOptions> = {}): Promise<OperatorProcess> {
+    const op = await startOperator(this.operatorOptions(extra));
+    this.operators.push(op);
     return op;
   }
 
@@ -334,6 +348,9 @@ export class Scenario {
       }
     }
     this.pods.stop();
+    // With every operator stopped, nobody would remove the tracking finalizer: a Pod that keeps it
+    // would hold the namespace in Terminating for good. Removed the way `cleanup` does.
+    await releaseRunRecordFinalizers(this.kc, this.namespace).catch((e: unknown) => errors.push(e));
     // Pods bound to ABSENT_NODE would stay Terminating until PodGC's quarantine ends: remove them now.
     await this.kc
       .makeApiClient(CoreV1Api)
@@ -348,6 +365,34 @@ export class Scenario {
 
 export function openScenario(prefix: string, mode: LedgerMode, serverUrl?: string): Promise<Scenario> {
   return Scenario.open(prefix, mode, serverUrl);
+}
+
+/**
+ * Removes FINALIZER_RUN_RECORD from every Pod of the namespace labelled ssj.dev/job, by a JSON
+ * patch that tests the Pod's UID and the finalizer's index (so no other finalizer is touched).
+ * A Pod gone or changed meanwhile is skipped. For clean-up only: never while an operator runs.
+ */
+export async function releaseRunRecordFinalizers(kc: KubeConfig, namespace: string): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const list = await core.listNamespacedPod({ namespace, labelSelector: LABEL_JOB });
+  for (const pod of list.items) {
+    const index = (pod.metadata?.finalizers ?? []).indexOf(FINALIZER_RUN_RECORD);
+    if (index < 0) continue;
+    try {
+      await core.patchNamespacedPod({
+        namespace,
+        name: pod.metadata?.name ?? '',
+        body: [
+          { op: 'test', path: '/metadata/uid', value: pod.metadata?.uid },
+          { op: 'test', path: `/metadata/finalizers/${index}`, value: FINALIZER_RUN_RECORD },
+          { op: 'remove', path: `/metadata/finalizers/${index}` },
+        ],
+      });
+    } catch (error) {
+      const code = apiStatus(error)?.code;
+      if (code !== 404 && code !== 422) throw error;
+    }
+  }
 }
 
 async function requireCrd(kc: KubeConfig): Promise<void> {

@@ -504,12 +504,15 @@ function observeRun(p: Planner, s: Snapshot, run: LedgerRun, pod: PodView, now: 
       return;
     case 'Failed':
       if (stoppedFromOutside(pod)) {
+        const deleted = !pod.disrupted && !(pod.reason !== undefined && STOPPED_REASONS.has(pod.reason));
         finish(
           p,
           run,
           'Lost',
-          pod.reason ?? (pod.disrupted ? 'DisruptionTarget' : 'PodDeleted'),
-          pod.message ?? `pod ${pod.name} was stopped before it finished`,
+          deleted ? 'PodDeleted' : (pod.reason ?? 'DisruptionTarget'),
+          deleted
+            ? `pod ${pod.name} was deleted before it finished${pod.message === undefined ? '' : ` (${pod.message})`}`
+            : (pod.message ?? `pod ${pod.name} was stopped before it finished`),
           pod.finishedAt ?? now,
         );
       } else {

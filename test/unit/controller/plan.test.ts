@@ -573,6 +573,29 @@ describe('plan: the tracking finalizer', () => {
       want: [`finished ${name('2026-11-22T10:00:00Z')} Lost`, `release ${name('2026-11-22T10:00:00Z')}`],
     },
   ];
+  it('a Pod deleted while running is Lost with reason PodDeleted, and the message names it', () => {
+    const p = planFor({
+      now: '2026-11-22T10:01:00Z',
+      ledger: ledger([run(id, { state: 'Running' })]),
+      pods: [
+        pod(id, {
+          phase: 'Failed',
+          deleting: true,
+          reason: 'Error',
+          message: 'container exited with code 143',
+          deletionRequestedAt: at('10:00:30'),
+          finishedAt: at('10:00:31'),
+        }),
+      ],
+    });
+    const lost = p.ledger.runs[0];
+    assert.equal(lost?.reason, 'PodDeleted');
+    assert.equal(
+      lost.message,
+      `pod ${name('2026-11-22T10:00:00Z')} was deleted before it finished (container exited with code 143)`,
+    );
+  });
+
   for (const row of deletion) {
     it(row.name, () => {
       const p = planFor({

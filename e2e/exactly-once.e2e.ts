@@ -39,14 +39,17 @@ const RACE_MS = 60_000;
 
 describe('exactly once, with two operators and refused creates', () => {
   for (const mode of ['status', 'postgres'] as const satisfies readonly LedgerMode[]) {
-    it(`two operators acting at once for 60 s (${mode} ledger) never create a Pod name twice, record every Pod that succeeded as Succeeded, give no tick two records, and leave no Pod holding the ssj.dev/run-record finalizer`, async (t) => {
+    it(`two operators without leader election acting at once for 60 s (${mode} ledger) never create a Pod name twice, record every Pod that succeeded as Succeeded, give no tick two records, and leave no Pod holding the ssj.dev/run-record finalizer`, async (t) => {
       const s = await openScenario(`twice-${mode === 'postgres' ? 'pg' : 'st'}`, mode);
       t.after(() => s.close());
       const history = await HistoryRecorder.start(s.kc, s.namespace);
       t.after(() => {
         history.stop();
       });
-      const [a, b] = await Promise.all([s.startOperator(), s.startExtraOperator()]);
+      // Without leader election (as by mistake): both act, and nothing but the ledger, the
+      // finalizer and resourceVersion keeps them apart.
+      const alone = { args: ['--leader-elect=false'] };
+      const [a, b] = await Promise.all([s.startOperator(alone), s.startExtraOperator(alone)]);
       const kubelet = autoKubelet(s.kc, s.namespace, () => 'succeed');
       t.after(() => kubelet.stop());
       const job = await s.createJob('racy', {

@@ -9,7 +9,7 @@
  */
 import { CoreV1Api, CustomObjectsApi, EventsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { makeInstrumentedApiClient } from './observability/api-requests.ts';
-import { GROUP, PLURAL, VERSION } from './api/types.ts';
+import { GROUP, LEADER_LEASE_NAME, PLURAL, VERSION } from './api/types.ts';
 import { loadKubeConfig } from './config/kubeconfig.ts';
 import type { Options } from './config/options.ts';
 import { loggableOptions } from './config/options.ts';
@@ -18,9 +18,11 @@ import { FAULT_ENV, faultHookFrom } from './controller/faults.ts';
 import { kubeWriter } from './controller/kube-writer.ts';
 import { removeRunRecordFinalizers } from './controller/finalizer-cleanup.ts';
 import { Manager, errorText } from './controller/manager.ts';
-import type { Fence, Ledger } from './ledger/ledger.ts';
+import type { Ledger } from './ledger/ledger.ts';
 import { statusLedger } from './ledger/status-ledger.ts';
-import { ledgerLogger, openPostgresLedger } from './ledger/postgres-ledger.ts';
+import { ledgerLogger, openPostgresLedger, type OpenPostgresLedger } from './ledger/postgres-ledger.ts';
+import { Elector } from './election/elector.ts';
+import { kubeLeaseClient } from './election/kube-lease-client.ts';
 import { newLogger, type Logger } from './observability/log.ts';
 import { newMetrics } from './observability/metrics.ts';
 import { newHealthServer, newMetricsServer } from './observability/server.ts';
@@ -28,8 +30,6 @@ import { onShutdown } from './observability/shutdown.ts';
 import { classify } from './runtime/kube-errors.ts';
 import { createEventRecorder, eventsV1Sink } from './runtime/events.ts';
 import { migrateLedger } from './ledger/postgres/index.ts';
-
-const LEASE_NAME = 'ssj-operator-leader';
 
 async function main(): Promise<void> {
   const options = optionsFromProcessOrExit();
@@ -92,32 +92,24 @@ async function main(): Promise<void> {
 
   await waitForCrd(kc, log);
 
-  // Until Lease-based election lands, this process is the single replica (docs/adr/0007). With
-  // PostgreSQL its term is the fence row's next number, taken by the ledger in its own
-  // transaction, so a restarted process fences its predecessor whatever the clocks say; until it
-  // is taken the term reads 0, under which nothing is claimed (`load` throws
-  // LedgerUnavailableError). Status-only mode has no fence row: its term is the start time in
-  // milliseconds, and resourceVersion preconditions order its writes.
-  if (options.leaderElection.enabled) {
-    log.warn({}, 'leader election is not implemented yet: running as the single replica with its own term');
-  }
+  // Terms (DESIGN.md, invariant 3; ADRs 0007, 0009). Elected: each leadership of the Lease is a
+  // term, numbered by the Lease's leaseTransitions and raised in the PostgreSQL fence row (keyed
+  // by the Lease's UID) before it acts. Not elected (a development mode): one term for the
+  // process, the fence row's next number with PostgreSQL, the start time without.
   const holder = options.leaderElection.identity;
-  const lease = { namespace: options.leaderElection.namespace, name: LEASE_NAME, uid: 'single-replica' };
-  metrics.leader.set(1);
+  const elected = options.leaderElection.enabled;
+  const leaseRef = { namespace: options.leaderElection.namespace, name: LEADER_LEASE_NAME };
 
   let ledger: Ledger = statusLedger;
-  let fence: () => Fence;
-  if (options.databaseUrl === undefined) {
-    const term = Date.now();
-    metrics.leaderTerm.set(term);
-    fence = () => ({ term: term, holder });
-  } else {
-    const pg = await openPostgresLedger({
+  let pg: OpenPostgresLedger | undefined;
+  if (options.databaseUrl !== undefined) {
+    pg = await openPostgresLedger({
       connectionString: options.databaseUrl,
-      lease,
+      lease: { ...leaseRef, uid: elected ? '' : 'single-replica' },
       holder,
       log,
       retentionMs: options.ledgerRetentionMs,
+      terms: elected ? 'lease' : 'own',
       onTerm: (term) => {
         metrics.leaderTerm.set(term);
       },
@@ -125,7 +117,6 @@ async function main(): Promise<void> {
     ledger = pg.ledger;
     ledgerReady = pg.ready;
     stops.push(pg.close);
-    fence = () => ({ term: pg.term() ?? 0, holder });
   }
 
   const requests = { requestTimeoutMs: options.requestTimeoutMs };
@@ -145,20 +136,118 @@ async function main(): Promise<void> {
     ),
     ledger,
     events,
-    fence,
     log,
     metrics,
     fault: faultHookFrom(process.env[FAULT_ENV], (code) => process.exit(code)),
   });
   manager = running;
-  // Stopped first: no reconcile may outlive the ledger or the Event sink it writes to.
+  await running.start();
+
+  if (!elected) {
+    // Never run two such processes: nothing but resourceVersion and the ledger keeps them apart.
+    log.warn({}, 'leader election is off: this process acts alone, as the only replica');
+    const stopped = new AbortController();
+    let fenced = false;
+    const term = (): number => (pg === undefined ? startedAt : (pg.term() ?? 0));
+    const startedAt = Date.now();
+    if (pg === undefined) metrics.leaderTerm.set(startedAt);
+    metrics.leader.set(1);
+    stops.unshift(
+      async () => {
+        stopped.abort();
+        await running.stop();
+      },
+      () => events.flush(),
+    );
+    log.info({ mode: ledger.mode, term: term() }, 'controller started');
+    await running.lead({
+      get fence() {
+        return { term: term(), holder };
+      },
+      signal: stopped.signal,
+      valid: () => true,
+      end: (cause) => {
+        // Another process took a newer term: this one stands down (its writes are refused).
+        if (!fenced) log.error({ cause }, 'a newer term owns the ledger: standing down');
+        fenced = true;
+        ledgerReady = () => false;
+      },
+      confirm: () => Promise.resolve(true),
+    });
+    return;
+  }
+
+  const elector = new Elector({
+    lease: leaseRef,
+    identity: holder,
+    client: kubeLeaseClient({ kc }),
+    leaseDurationMs: options.leaderElection.leaseDurationMs,
+    renewDeadlineMs: options.leaderElection.renewDeadlineMs,
+    retryPeriodMs: options.leaderElection.retryPeriodMs,
+    logger: log,
+    onEvent: (event) => {
+      switch (event.kind) {
+        case 'started':
+          metrics.leader.set(1);
+          metrics.leaderTerm.set(event.term.number);
+          metrics.leaderTransitions.inc();
+          if (event.failoverMs !== undefined) metrics.leaderFailover.set(event.failoverMs / 1000);
+          log.info(
+            { term: event.term.number, previousHolder: event.previousHolder, failoverMs: event.failoverMs },
+            'leading',
+          );
+          return;
+        case 'stopped':
+          metrics.leader.set(0);
+          log.info({ term: event.term.number, reason: event.reason }, 'no longer leading');
+          return;
+        case 'holderChanged':
+          if (event.leaseTransitions !== undefined) metrics.leaderTerm.set(event.leaseTransitions);
+          log.info({ holder: event.holder, term: event.leaseTransitions }, 'leader changed');
+          return;
+        default: {
+          const never: never = event;
+          throw new Error(`unknown elector event ${JSON.stringify(never)}`);
+        }
+      }
+    },
+  });
+  const electing = elector.run(async (term) => {
+    const fence = { term: term.number, holder: term.holder, leaseUid: term.leaseUid };
+    if (pg !== undefined) {
+      // Raised before the term acts, so every write of an older term is refused from now on.
+      try {
+        if (!(await pg.raise(fence))) {
+          term.end('the ledger holds a newer term');
+          return;
+        }
+      } catch (err) {
+        log.warn({ term: term.number, err: errorText(err) }, 'could not raise the fence: giving the term up');
+        term.end(`the fence could not be raised: ${errorText(err)}`);
+        return;
+      }
+    }
+    await running.lead({
+      fence,
+      signal: term.signal,
+      valid: () => term.valid(),
+      end: (cause) => {
+        term.end(cause);
+      },
+      confirm: () => elector.confirm(term),
+    });
+  });
+  // On SIGTERM: no new work, the term's requests end (or time out), then the Lease is released
+  // so that a follower takes over within a second.
   stops.unshift(
-    () => running.stop(),
+    async () => {
+      await running.stop();
+      await elector.release();
+      await electing;
+    },
     () => events.flush(),
   );
-
-  await running.start();
-  log.info({ mode: ledger.mode, term: fence().term }, 'controller started');
+  log.info({ mode: ledger.mode, leaderElection: true }, 'controller started');
 }
 
 function kubeConfigOrExit(options: Options, log: Logger): KubeConfig {

@@ -8,8 +8,11 @@
  *   the local time of its ADDED and DELETED events, so "exactly one Pod per run" is checked over
  *   the whole test, not over what is left at the end.
  * - `LedgerReader` reads `ssj.runs` and `ssj.ticks_not_run`.
+ * - `HistoryRecorder` keeps every status.history record ever written; `LeaseRecorder` every
+ *   version of the leader Lease, so `podTermProblems` can check each Pod's term and holder
+ *   against what the Lease showed when the Pod was created.
  * - The `assert*` functions are the invariants; each throws an AssertionError naming the
- *   offending objects.
+ *   offending objects. The `*Problems` functions return the offending lines instead.
  *
  * Does not give: a gap-free history if the API server drops the watch (the recorder re-lists and
  * re-watches; a Pod created and deleted inside that gap would be missed).
@@ -17,11 +20,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import {
+  CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   EventsV1Api,
   Watch,
   type KubeConfig,
+  type V1Lease,
   type V1OwnerReference,
   type V1Pod,
 } from '@kubernetes/client-node';
@@ -632,6 +637,8 @@ export class HistoryRecorder {
   private readonly records = new Map<string, SeenRecord>();
   private readonly snapshotProblems = new Map<string, string[]>();
   private readonly snapshots = new Map<string, number>();
+  private readonly statuses: SeenStatus[] = [];
+  private readonly lastStatusText = new Map<string, string>();
   private abort: AbortController | undefined;
   private stopped = false;
 
@@ -649,6 +656,15 @@ export class HistoryRecorder {
   stop(): void {
     this.stopped = true;
     this.abort?.abort();
+  }
+
+  /**
+   * Every version of the job this recorder saw, oldest first, with the term its status names
+   * (`status.ledger.term`: every status write stamps the writer's term), so a check can tell
+   * which term wrote each status.
+   */
+  statusVersions(job: string): SeenStatus[] {
+    return this.statuses.filter((s) => s.job === job);
   }
 
   /** How many statuses of the job this recorder has seen. */
@@ -743,6 +759,20 @@ export class HistoryRecorder {
     this.snapshots.set(name, (this.snapshots.get(name) ?? 0) + 1);
     const history = job.status?.history ?? [];
     const now = Date.now();
+    const statusTerm = job.status?.ledger?.['term'];
+    const previous = this.statuses.findLast((v) => v.job === name);
+    if (previous?.resourceVersion !== rv) {
+      const statusText = JSON.stringify(job.status ?? null);
+      this.statuses.push({
+        job: name,
+        resourceVersion: rv,
+        seenAt: now,
+        term: typeof statusTerm === 'number' ? statusTerm : undefined,
+        claims: (job.status?.ledger?.claims ?? []).map((c) => c.podName),
+        statusChanged: previous === undefined || this.lastStatusText.get(name) !== statusText,
+      });
+      this.lastStatusText.set(name, statusText);
+    }
     for (const record of [...history, ...(job.status?.lastRun === undefined ? [] : [job.status.lastRun])]) {
       const key = `${name}\u0000${JSON.stringify(recordIdentity(record))}`;
       if (!this.records.has(key))
@@ -770,6 +800,20 @@ export class HistoryRecorder {
   }
 }
 
+/** One version of a job as the HistoryRecorder saw it. */
+export interface SeenStatus {
+  readonly job: string;
+  readonly resourceVersion: string;
+  /** Local time it was seen. */
+  readonly seenAt: number;
+  /** `status.ledger.term`: the term of the write that produced this status, if it names one. */
+  readonly term: number | undefined;
+  /** The Pod names of `status.ledger.claims`. */
+  readonly claims: readonly string[];
+  /** Whether its status differs from the job's previous version seen (a status write, not a metadata change). */
+  readonly statusChanged: boolean;
+}
+
 /** What makes a record distinct: the same record re-listed by a later status is not new. */
 function recordIdentity(r: RunRecord): unknown[] {
   return [r.podName, r.tick, r.lastTick, r.count, r.manualToken, r.attempt, r.outcome, r.reason];
@@ -777,4 +821,335 @@ function recordIdentity(r: RunRecord): unknown[] {
 
 function outcomeText(r: RunRecord): string {
   return r.reason === undefined ? r.outcome : `${r.outcome} (${r.reason})`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The leader Lease, and which term made each Pod.
+
+/** DESIGN.md: the operator's leader election Lease, in its leader election namespace. */
+export const LEADER_LEASE = 'ssj-operator-leader';
+
+/** One version of the Lease as the LeaseRecorder saw it (a deletion is a version too). */
+export interface LeaseVersion {
+  readonly uid: string;
+  readonly resourceVersion: string;
+  /** `spec.holderIdentity`, '' when nobody holds it (released) or it is deleted. */
+  readonly holder: string;
+  /** `spec.leaseTransitions` (0 when unset): the number of the term that holds it. */
+  readonly transitions: number;
+  readonly durationSeconds: number | undefined;
+  readonly deleted: boolean;
+  /** Local time it was seen. */
+  readonly seenAt: number;
+}
+
+/**
+ * Watches one Lease from before the operators start and keeps every version of it the watch
+ * delivered (every renewal, takeover, release), with the local time each arrived, so a check
+ * can say who held which term and what the Lease showed when a Pod was created.
+ *
+ * `effectiveAt(resourceVersion)` is the Lease version in force when an object of that
+ * resourceVersion was written: the newest version with a smaller resourceVersion. That reads
+ * resourceVersions as numbers, which Kubernetes calls opaque; it holds for every API server
+ * backed by one etcd (the revision of the write), which is what the local cluster is. When
+ * either is not a number it answers undefined.
+ *
+ * Does not give: versions written and replaced inside a gap of the watch (it lists and watches
+ * again).
+ */
+export class LeaseRecorder {
+  private readonly kc: KubeConfig;
+  private readonly namespace: string;
+  readonly name: string;
+  private readonly versions: LeaseVersion[] = [];
+  private abort: AbortController | undefined;
+  private stopped = false;
+
+  private constructor(kc: KubeConfig, namespace: string, name: string) {
+    this.kc = kc;
+    this.namespace = namespace;
+    this.name = name;
+  }
+
+  static async start(kc: KubeConfig, namespace: string, name = LEADER_LEASE): Promise<LeaseRecorder> {
+    const r = new LeaseRecorder(kc, namespace, name);
+    await r.listAndWatch();
+    return r;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort?.abort();
+  }
+
+  /** Every version seen, in the order seen. */
+  all(): LeaseVersion[] {
+    return [...this.versions];
+  }
+
+  /** The latest version seen. */
+  current(): LeaseVersion | undefined {
+    return this.versions.at(-1);
+  }
+
+  /** The first version seen at or after `since` (local time) that satisfies `match`. */
+  firstSince(since: number, match: (v: LeaseVersion) => boolean): LeaseVersion | undefined {
+    return this.versions.find((v) => v.seenAt >= since && match(v));
+  }
+
+  /** Every holder that the Lease showed with each term number (releases and deletions left out). */
+  holdersByTerm(): Map<number, Set<string>> {
+    const out = new Map<number, Set<string>>();
+    for (const v of this.versions) {
+      if (v.deleted || v.holder === '') continue;
+      const set = out.get(v.transitions) ?? new Set<string>();
+      set.add(v.holder);
+      out.set(v.transitions, set);
+    }
+    return out;
+  }
+
+  /** Terms in the order they first appeared: number, holder, first seen. */
+  terms(): { number: number; holder: string; seenAt: number; resourceVersion: string }[] {
+    const out: { number: number; holder: string; seenAt: number; resourceVersion: string }[] = [];
+    for (const v of this.versions) {
+      if (v.deleted || v.holder === '') continue;
+      const last = out.at(-1);
+      if (last?.number === v.transitions && last.holder === v.holder) continue;
+      out.push({
+        number: v.transitions,
+        holder: v.holder,
+        seenAt: v.seenAt,
+        resourceVersion: v.resourceVersion,
+      });
+    }
+    return out;
+  }
+
+  /** The version in force when an object with `resourceVersion` was written (see the class comment). */
+  effectiveAt(resourceVersion: string | undefined): LeaseVersion | undefined {
+    const at = numericVersion(resourceVersion);
+    if (at === undefined) return undefined;
+    let best: { v: LeaseVersion; rv: bigint } | undefined;
+    for (const v of this.versions) {
+      const rv = numericVersion(v.resourceVersion);
+      if (rv === undefined || rv >= at) continue;
+      if (best === undefined || rv > best.rv) best = { v, rv };
+    }
+    return best?.v;
+  }
+
+  private async listAndWatch(): Promise<void> {
+    const api = this.kc.makeApiClient(CoordinationV1Api);
+    const fieldSelector = `metadata.name=${this.name}`;
+    const list = await api.listNamespacedLease({ namespace: this.namespace, fieldSelector });
+    for (const item of list.items) this.observe('ADDED', item);
+    const watch = new Watch(this.kc);
+    this.abort = await watch.watch(
+      `/apis/coordination.k8s.io/v1/namespaces/${this.namespace}/leases`,
+      { resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true, fieldSelector },
+      (type: string, obj: unknown) => {
+        this.observe(type, obj as V1Lease);
+      },
+      () => {
+        if (this.stopped) return;
+        void this.restart();
+      },
+    );
+  }
+
+  private async restart(): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.listAndWatch();
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  private observe(type: string, lease: V1Lease): void {
+    if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return;
+    const uid = lease.metadata?.uid ?? '';
+    const resourceVersion = lease.metadata?.resourceVersion ?? '';
+    const last = this.versions.at(-1);
+    const deleted = type === 'DELETED';
+    if (last?.uid === uid && last.resourceVersion === resourceVersion && last.deleted === deleted) return;
+    this.versions.push({
+      uid,
+      resourceVersion,
+      holder: deleted ? '' : (lease.spec?.holderIdentity ?? ''),
+      transitions: lease.spec?.leaseTransitions ?? 0,
+      durationSeconds: lease.spec?.leaseDurationSeconds,
+      deleted,
+      seenAt: Date.now(),
+    });
+  }
+}
+
+function numericVersion(rv: string | undefined): bigint | undefined {
+  if (rv === undefined || !/^\d+$/.test(rv)) return undefined;
+  return BigInt(rv);
+}
+
+/**
+ * DESIGN.md, invariant 3, for Pods: every Pod of a run carries `ssj.dev/term` (the Lease's
+ * leaseTransitions of the term that created it) and `ssj.dev/holder` (that term's holder). For
+ * each Pod: the annotations are there; the Lease showed that holder, and only that holder, with
+ * that term number; and when the Pod was written (by its creation's resourceVersion, as the
+ * watch's ADDED event carried it) the Lease in force showed that very holder and term. Returns
+ * one line per problem; empty when every Pod passes.
+ */
+export function podTermProblems(pods: readonly RecordedPod[], lease: LeaseRecorder): string[] {
+  const out: string[] = [];
+  const holders = lease.holdersByTerm();
+  for (const p of pods) {
+    if (p.labels[LABEL_JOB] === undefined) continue;
+    const termText = p.annotations[ANNOTATION_TERM];
+    const holder = p.annotations[ANNOTATION_HOLDER];
+    if (termText === undefined || !/^\d+$/.test(termText) || holder === undefined || holder === '') {
+      out.push(
+        `${p.name}: ${ANNOTATION_TERM}=${String(termText)} ${ANNOTATION_HOLDER}=${String(holder)} (a Pod names its term and holder)`,
+      );
+      continue;
+    }
+    const term = Number(termText);
+    const shown = holders.get(term);
+    if (shown === undefined) out.push(`${p.name}: term ${term} never appeared in the Lease`);
+    else if (shown.size !== 1 || !shown.has(holder))
+      out.push(
+        `${p.name}: holder ${holder}, but the Lease showed term ${term} held by ${[...shown].join(', ')}`,
+      );
+    const rv = p.first.metadata?.resourceVersion;
+    const then = lease.effectiveAt(rv);
+    if (then === undefined) {
+      out.push(`${p.name}: no Lease version before its creation (resourceVersion ${String(rv)})`);
+    } else if (then.holder !== holder || then.transitions !== term) {
+      out.push(
+        `${p.name} (term ${term}, holder ${holder}, resourceVersion ${String(rv)}) was created while the Lease showed ` +
+          `holder "${then.holder}" at leaseTransitions ${then.transitions} (resourceVersion ${then.resourceVersion}${then.deleted ? ', deleted' : ''})`,
+      );
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One outcome per tick.
+
+/** The ticks of an every-`everySeconds` schedule from `from` to `to`, both included. */
+export function ticksBetween(from: Date, to: Date, everySeconds: number): Date[] {
+  const out: Date[] = [];
+  const first = Math.ceil(from.getTime() / 1000 / everySeconds) * everySeconds;
+  for (let s = first; s * 1000 <= to.getTime(); s += everySeconds) out.push(new Date(s * 1000));
+  return out;
+}
+
+/**
+ * What status.history recorded for each tick, over every record the HistoryRecorder ever saw:
+ * the runs (by Pod name) whose tick it is, and the Skipped or Missed records that cover it (by
+ * outcome and first tick, so one record whose range grew counts once).
+ */
+export function statusOutcomesByTick(
+  history: HistoryRecorder,
+  job: string,
+  ticks: readonly Date[],
+): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  const seen = history.all(job).map((r) => r.record);
+  for (const tick of ticks) {
+    const t = tick.getTime();
+    const keys = new Set<string>();
+    for (const r of seen) {
+      if (r.podName !== undefined) {
+        if (r.tick !== undefined && Date.parse(r.tick) === t) keys.add(`run ${r.podName}`);
+        continue;
+      }
+      if (r.tick === undefined) continue;
+      const first = Date.parse(r.tick);
+      const last = Date.parse(r.lastTick ?? r.tick);
+      if (first <= t && t <= last) keys.add(`${r.outcome} from ${r.tick}`);
+    }
+    out.set(t, [...keys]);
+  }
+  return out;
+}
+
+/**
+ * The problems with the job's recorded outcomes over `ticks`, in status.history (every record
+ * ever seen): a tick with no outcome or with more than one, a Skipped or Missed record without
+ * a reason, and whatever `HistoryRecorder.problems` finds.
+ */
+export function statusTickProblems(history: HistoryRecorder, job: string, ticks: readonly Date[]): string[] {
+  const out = [...history.problems(job)];
+  for (const [t, keys] of statusOutcomesByTick(history, job, ticks)) {
+    if (keys.length !== 1)
+      out.push(
+        `status: tick ${rfc3339(new Date(t))} has ${keys.length} outcomes${keys.length === 0 ? '' : `: ${keys.join('; ')}`}`,
+      );
+  }
+  for (const { record } of history.all(job)) {
+    if ((record.outcome === 'Skipped' || record.outcome === 'Missed') && (record.reason ?? '') === '')
+      out.push(
+        `status: a ${record.outcome} record (${record.tick ?? '?'}..${record.lastTick ?? '?'}) has no reason`,
+      );
+  }
+  return out;
+}
+
+/** The same, in PostgreSQL: runs of the tick in ssj.runs plus ssj.ticks_not_run rows covering it. */
+export function ledgerTickProblems(
+  rows: readonly LedgerRunRow[],
+  notRun: readonly TicksNotRunRow[],
+  ticks: readonly Date[],
+): string[] {
+  const out: string[] = [];
+  for (const tick of ticks) {
+    const t = tick.getTime();
+    const keys = [
+      ...rows
+        .filter((r) => r.run_kind === 'scheduled' && r.tick?.getTime() === t)
+        .map((r) => `run ${r.pod_name} (${r.state})`),
+      ...notRun
+        .filter((n) => n.first_tick.getTime() <= t && t <= n.last_tick.getTime())
+        .map((n) => `${n.outcome} ${rfc3339(n.first_tick)}..${rfc3339(n.last_tick)}`),
+    ];
+    if (keys.length !== 1)
+      out.push(
+        `SQL: tick ${rfc3339(tick)} has ${keys.length} outcomes${keys.length === 0 ? '' : `: ${keys.join('; ')}`}`,
+      );
+  }
+  for (const n of notRun) {
+    if (n.reason === '')
+      out.push(`SQL: a ${n.outcome} row (${rfc3339(n.first_tick)}..${rfc3339(n.last_tick)}) has no reason`);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events by reporting instance.
+
+export interface ReportedEvent {
+  readonly reason: string;
+  readonly note: string;
+  readonly reportingInstance: string;
+  /** eventTime: when the reporter first saw it. */
+  readonly eventTime: number | undefined;
+  /** series.lastObservedTime: when it last saw it again, for a repeated Event. */
+  readonly lastObservedTime: number | undefined;
+}
+
+/** Every events.k8s.io/v1 Event of the namespace, with who reported it and when. */
+export async function reportedEvents(kc: KubeConfig, namespace: string): Promise<ReportedEvent[]> {
+  const list = await kc.makeApiClient(EventsV1Api).listNamespacedEvent({ namespace });
+  const time = (d: Date | string | undefined): number | undefined =>
+    d === undefined ? undefined : new Date(d).getTime();
+  return list.items.map((e) => ({
+    reason: e.reason ?? '',
+    note: e.note ?? '',
+    reportingInstance: e.reportingInstance ?? '',
+    eventTime: time(e.eventTime as Date | string | undefined),
+    lastObservedTime: time(e.series?.lastObservedTime as Date | string | undefined),
+  }));
 }

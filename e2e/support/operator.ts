@@ -17,7 +17,12 @@
  *   `kill()` sends SIGKILL (a crash); both are idempotent. Any operator still running when the test
  *   process exits is SIGKILLed, so none outlives the suite even when an `after` hook is skipped.
  *
- * Does not give: leader election across replicas (one process per test).
+ * - Several processes of one test (`Scenario.startReplica`) are replicas: they share the test's
+ *   namespace and so its leader Lease, and elect one leader among them. `identity` is each
+ *   one's holder identity (from its `joining the leader election` line), `metric(name)` reads a
+ *   value from its metrics server (the address it logged), `signal('SIGSTOP')` and
+ *   `signal('SIGCONT')` freeze and thaw it (a frozen process is thawed before `stop()`), and
+ *   `receivedAt[i]` is the local time `logs[i]` arrived.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
@@ -72,6 +77,8 @@ let sequence = 0;
 
 export class OperatorProcess {
   readonly logs: LogLine[] = [];
+  /** Local time (Date.now()) each line of `logs` arrived, index for index. */
+  readonly receivedAt: number[] = [];
   readonly options: OperatorOptions;
   /** Local time the process was spawned. */
   readonly spawnedAt: Date;
@@ -82,6 +89,7 @@ export class OperatorProcess {
   private exitResult: ExitResult | undefined;
   private readonly waiters = new Set<() => void>();
   private readonly file: WriteStream;
+  private frozen = false;
 
   constructor(options: OperatorOptions) {
     this.options = options;
@@ -102,6 +110,11 @@ export class OperatorProcess {
       `--leader-election-namespace=${options.namespace}`,
       '--metrics-bind-address=127.0.0.1:0',
       '--health-probe-bind-address=127.0.0.1:0',
+      // Short lease timings, so that a successor to a killed operator takes over in seconds;
+      // a test's own args (later on the line) win.
+      '--leader-election-lease-duration=3s',
+      '--leader-election-renew-deadline=2s',
+      '--leader-election-retry-period=500ms',
       ...(options.args ?? []),
     ];
     installExitHook();
@@ -122,6 +135,7 @@ export class OperatorProcess {
     createInterface({ input: stdout }).on('line', (line) => {
       this.file.write(`${line}\n`);
       this.logs.push(parseLine(line));
+      this.receivedAt.push(Date.now());
       this.notify();
     });
     stderr.setEncoding('utf8');
@@ -184,9 +198,49 @@ export class OperatorProcess {
     }
   }
 
+  /** The leader election identity (`ssj.dev/holder` on its Pods), once it has logged it. */
+  get identity(): string | undefined {
+    const line = this.logs.find((l) => l.msg === 'joining the leader election');
+    return typeof line?.['identity'] === 'string' ? line['identity'] : undefined;
+  }
+
+  /** `host:port` of the metrics server, once it has logged where it listens. */
+  get metricsAddress(): string | undefined {
+    const line = this.logs.find((l) => l.msg === 'listening' && l['server'] === 'metrics');
+    return typeof line?.['addr'] === 'string' ? line['addr'] : undefined;
+  }
+
+  /**
+   * The value of an unlabelled metric (a gauge or counter such as `ssj_leader`) from one scrape of
+   * `/metrics`; undefined when the scrape does not list it.
+   */
+  async metric(name: string): Promise<number | undefined> {
+    const addr = this.metricsAddress;
+    if (addr === undefined)
+      throw new Error(`the operator has not logged its metrics address\n${this.tail()}`);
+    const response = await fetch(`http://${addr}/metrics`, { signal: AbortSignal.timeout(5000) });
+    if (!response.ok) throw new Error(`GET http://${addr}/metrics answered ${response.status}`);
+    const text = await response.text();
+    for (const line of text.split('\n')) {
+      const [key, value] = line.trim().split(/\s+/);
+      if (key === name && value !== undefined) return Number(value);
+    }
+    return undefined;
+  }
+
+  /** Sends a signal: SIGSTOP freezes the process (no timer, no I/O of its own), SIGCONT thaws it. */
+  signal(signal: NodeJS.Signals): void {
+    if (this.exitResult !== undefined) return;
+    this.child.kill(signal);
+    if (signal === 'SIGSTOP') this.frozen = true;
+    if (signal === 'SIGCONT') this.frozen = false;
+  }
+
   /** SIGTERM, then asserts a clean exit (code 0) within 25 s. A no-op once it has exited. */
   async stop(): Promise<void> {
     if (this.exitResult !== undefined) return;
+    // A frozen process would never see the SIGTERM it is sent.
+    if (this.frozen) this.signal('SIGCONT');
     this.child.kill('SIGTERM');
     let result: ExitResult;
     try {

@@ -62,18 +62,20 @@ export interface JobSpec {
 }
 
 /**
- * A node that does not exist. A Pod bound to a node (spec.nodeName) is deleted gracefully: it stays
- * Terminating, still Running, until its kubelet confirms, as on a real cluster; the test plays that
- * kubelet with `forceDelete`. An unbound Pod would vanish at once, and kube-controller-manager's
- * PodGC marks an unbound terminating Pod Failed within its 20 s sweep, which no kubelet would do.
- * PodGC also collects Pods of a missing node, but only after a 40 s quarantine: longer than the
- * tests that bind Pods here need.
+ * A Node object with no kubelet behind it. A Pod bound to a node (spec.nodeName) is deleted
+ * gracefully: it stays Terminating, still Running, until its kubelet confirms, as on a real
+ * cluster; the test plays that kubelet with `forceDelete`. An unbound Pod would vanish at once,
+ * and kube-controller-manager's PodGC marks an unbound terminating Pod Failed within its 20 s
+ * sweep, which no kubelet would do. The Node must exist: PodGC collects the Pods of a missing
+ * node (marking them Failed with DisruptionTarget) at a 40 s quarantine whose phase depends on
+ * how long the cluster has run, which made tests binding Pods to a missing node race it. The
+ * node never reports Ready, so it is tainted unreachable; bound Pods tolerate every taint.
  */
 export const ABSENT_NODE = 'e2e-absent-node';
 
 /** A Pod template bound to ABSENT_NODE. */
 export function boundTemplate(): Record<string, unknown> {
-  return { spec: { nodeName: ABSENT_NODE, containers: [CONTAINER] } };
+  return { spec: { nodeName: ABSENT_NODE, tolerations: [{ operator: 'Exists' }], containers: [CONTAINER] } };
 }
 
 export const CONTAINER = { name: 'main', image: 'busybox:1.36', command: ['sh', '-c', 'echo hello'] };
@@ -115,6 +117,7 @@ export class Scenario {
     const kc = loadKubeConfig();
     await requireCluster(kc);
     await requireCrd(kc);
+    await ensureNode(kc, ABSENT_NODE);
     const namespace = await newNamespace(`e2e-${prefix}`, kc);
     let db: TestDatabase | undefined;
     let ledger: LedgerReader | undefined;
@@ -158,14 +161,33 @@ export class Scenario {
   }
 
   /**
-   * Starts one more operator beside the current one (both act: there is no leader election yet,
-   * which is what a rolling update does today). It is stopped by `close()` like the others, and
-   * does not become `operator`.
+   * Starts one more operator beside the current one (both act only with `--leader-elect=false`;
+   * elected, they are replicas and one leads: see `startReplica`). It is stopped by `close()`
+   * like the others, and does not become `operator`.
    */
   async startExtraOperator(extra: Partial<OperatorOptions> = {}): Promise<OperatorProcess> {
     const op = await startOperator(this.operatorOptions(extra));
     this.operators.push(op);
     return op;
+  }
+
+  /**
+   * Starts one more replica: an operator of this scenario beside the others, in the leader
+   * election (the namespace's Lease) with them, so only the elected one acts. Like
+   * `startExtraOperator` it is stopped by `close()` and does not become `operator`.
+   */
+  async startReplica(extra: Partial<OperatorOptions> = {}): Promise<OperatorProcess> {
+    return this.startExtraOperator(extra);
+  }
+
+  /** Starts `count` replicas at once (see `startReplica`). */
+  async startReplicas(count: number, extra: Partial<OperatorOptions> = {}): Promise<OperatorProcess[]> {
+    return Promise.all(Array.from({ length: count }, () => this.startReplica(extra)));
+  }
+
+  /** Every operator process this scenario started, in start order, running or not. */
+  get allOperators(): readonly OperatorProcess[] {
+    return this.operators;
   }
 
   /** Spawns an operator without waiting for it (a run expected to exit by itself). */
@@ -313,9 +335,26 @@ export class Scenario {
     return stdout;
   }
 
-  /** The kubelet's last word on a Terminating Pod: it is gone (a forced deletion, grace period 0). */
-  async forceDelete(name: string): Promise<void> {
-    await this.kubectl(['delete', 'pod', name, '--grace-period=0', '--force', '--wait=true']);
+  /**
+   * The kubelet's last word on a Terminating Pod: its containers are stopped (Failed, unless it
+   * had finished), and its deletion confirmed with grace period 0. It then goes once the
+   * operator has recorded its run and released the tracking finalizer; this waits for that.
+   */
+  async forceDelete(name: string, timeoutMs = 30_000): Promise<void> {
+    await this.kubelet.stopDeleted(this.namespace, name);
+    const core = this.kc.makeApiClient(CoreV1Api);
+    await waitFor(
+      async () => {
+        try {
+          await core.readNamespacedPod({ namespace: this.namespace, name });
+          return undefined;
+        } catch (error) {
+          if (apiStatus(error)?.code === 404) return true;
+          throw error;
+        }
+      },
+      { timeoutMs, description: `pod ${name} gone (its run recorded and its finalizer released)` },
+    );
   }
 
   /** The invariants every test ends with. */
@@ -360,6 +399,16 @@ export class Scenario {
     await deleteNamespace(this.namespace, this.kc).catch((e: unknown) => errors.push(e));
     await this.db?.drop().catch((e: unknown) => errors.push(e));
     if (errors.length > 0) throw errors[0];
+  }
+}
+
+/** Creates the Node object `name` unless it exists (no kubelet: see ABSENT_NODE). */
+async function ensureNode(kc: KubeConfig, name: string): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  try {
+    await core.createNode({ body: { apiVersion: 'v1', kind: 'Node', metadata: { name } } });
+  } catch (error) {
+    if (apiStatus(error)?.code !== 409) throw error;
   }
 }
 

@@ -52,3 +52,6 @@ export const FINALIZER_RUN_RECORD = 'ssj.dev/run-record';
  * how a refusal by the fence is told apart from any other Forbidden answer.
  */
 export const FENCE_POLICY_NAME = 'ssj-operator-term-fence.ssj.dev';
+
+/** The leader Lease, in the operator's namespace (DESIGN.md, Names). */
+export const LEADER_LEASE_NAME = 'ssj-operator-leader';

@@ -20,18 +20,17 @@
  *
  * Answers that are part of the protocol are not failures: a Pod the API server refuses is
  * reported (a Warning Event, `Ready=False` with reason CreateRefused) and the rest of the
- * plan goes on; a refusal by the fencing admission policy ends the reconcile (FencedError).
+ * plan goes on; a refusal by the fencing admission policy ends the reconcile (FenceRefusalError).
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
 import type { ScheduledSingletonJob, ScheduledSingletonJobStatus } from '../api/types.ts';
 import type { Fence, JobRef, LedgerView, LedgerWrite } from '../ledger/ledger.ts';
-import { FencedError } from '../ledger/ledger.ts';
 import { viewFromStatus } from '../ledger/status-ledger.ts';
 import { runOfPod, buildPod, isOwnedBy } from './pod.ts';
 import type { Action, Plan } from './plan.ts';
 import type { CreateResult } from './ports.ts';
-import { FinalizerRefusedError, StatusConflictError } from './ports.ts';
+import { FenceRefusalError, FinalizerRefusedError, StatusConflictError } from './ports.ts';
 import type { ReconcilerDeps } from './reconciler.ts';
 import { jobView, templateOf } from './job.ts';
 import type { CreateRefusal, PodView } from './snapshot.ts';
@@ -157,11 +156,14 @@ export class Execution {
     }
   }
 
+  /** The local fence, before every side effect: the term still runs and is within its deadline. */
   private checkLeading(): void {
-    if (this.signal?.aborted === true) throw new Error('leadership lost: reconcile abandoned');
+    if (this.signal?.aborted === true || this.d.fence() === undefined)
+      throw new TermOverError('the leadership term is over: reconcile abandoned');
   }
 
   private async execute(action: Action): Promise<void> {
+    this.checkLeading();
     const d = this.d;
     switch (action.kind) {
       case 'ledger': {
@@ -228,7 +230,7 @@ export class Execution {
       }
       case 'refused':
         if (answer.fenced)
-          throw new FencedError(`pod ${action.podName} refused by the fence: ${answer.message}`);
+          throw new FenceRefusalError(`pod ${action.podName} refused by the fence: ${answer.message}`);
         this.refuse(answer.message);
         return;
       default: {
@@ -286,6 +288,7 @@ export class Execution {
 
   /** `force` writes even an unchanged status: the write's precondition is the point. */
   private async writeStatus(force: boolean): Promise<void> {
+    this.checkLeading();
     const status = summarize({
       job: jobView(this.job),
       prior: this.job.status,
@@ -315,6 +318,10 @@ export class Execution {
       throw err;
     }
   }
+}
+
+export class TermOverError extends Error {
+  override readonly name = 'TermOverError';
 }
 
 export function isTerminalPod(pod: V1Pod): boolean {

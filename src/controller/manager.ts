@@ -1,18 +1,22 @@
 /**
  * The controller's life cycle: informers fill caches, events become queue keys, workers
- * reconcile one key at a time each.
+ * reconcile one key at a time each, for one leadership term at a time.
  *
  * Contract:
+ * - The caches always run (`start`), leader or not, so a follower that becomes leader acts on
+ *   warm caches at once. `start` resolves once both caches have synced.
+ * - `lead(term)` builds what one term needs, fresh: a work queue, a reconciler (its memory of
+ *   its own writes starts empty) and workers, all bound to the term's signal. It queues every
+ *   job (and the jobs of Pods whose job is gone), and resolves once the term has ended and its
+ *   workers have stopped. A term ends when its signal aborts; a FencedError from the ledger
+ *   ends it too (`term.end`), and a Pod refused by the fencing policy makes the term confirm
+ *   itself against the Lease (standing down only when the Lease shows another holder).
+ * - Before each side effect the reconciler checks `term.valid()` (the local fence): a process
+ *   resumed after a pause past its renew deadline stops before it touches anything.
  * - A job key is in the queue at most once and handled by one worker at a time (the queue's
- *   guarantee); every change to a job or to one of its Pods queues the job's key.
- * - Every job is queued again each resync period, a safety net for a missed event or timer.
- * - `start` resolves once both caches have synced; reconciles begin only then, so no decision
- *   is made from a half-filled cache.
- * - `stop` stops taking keys, lets running reconciles finish or abort (their signal is
- *   aborted), and stops the informers.
- *
- * The manager does not decide leadership: `fence()` says whether this process may act (see
- * ./reconciler.ts, which does nothing for a key while it returns undefined).
+ *   guarantee); every change to a job or to one of its Pods queues the job's key while a term
+ *   runs. Every job is queued again each resync period.
+ * - `stop` ends the term's work (its reconciles are aborted or finish) and stops the informers.
  */
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import type { ScheduledSingletonJob } from '../api/types.ts';
@@ -23,10 +27,23 @@ import { podInformer, singletonJobInformer, type Informer } from '../runtime/inf
 import { createRateLimitingQueue, type RateLimitingQueue } from '../runtime/rate-limiting-queue.ts';
 import { runWorkers } from '../runtime/workers.ts';
 import { ScheduleCache } from '../schedule/index.ts';
-import type { Fence, Ledger } from '../ledger/ledger.ts';
+import { FencedError, type Fence, type Ledger } from '../ledger/ledger.ts';
 import type { EventSink, KubeWriter, ReconcileObserver } from './ports.ts';
+import { FenceRefusalError } from './ports.ts';
 import { Reconciler } from './reconciler.ts';
 import type { FaultHook } from './faults.ts';
+
+/** One leadership term, as the manager needs it. */
+export interface LeadTerm {
+  /** What the term's writes carry: its number and holder (and the Lease's UID). */
+  readonly fence: Fence;
+  readonly signal: AbortSignal;
+  /** Still within its renew deadline on the local monotonic clock. */
+  valid(): boolean;
+  end(cause: string): void;
+  /** Re-reads the Lease; resolves to whether the term still holds it (ending it if not). */
+  confirm(): Promise<boolean>;
+}
 
 export interface ManagerOptions {
   readonly kc: KubeConfig;
@@ -37,10 +54,15 @@ export interface ManagerOptions {
   readonly kube: KubeWriter;
   readonly ledger: Ledger;
   readonly events: EventSink;
-  readonly fence: () => Fence | undefined;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly fault?: FaultHook | undefined;
+}
+
+interface Leading {
+  readonly term: LeadTerm;
+  readonly queue: RateLimitingQueue;
+  readonly reconciler: Reconciler;
 }
 
 export class Manager {
@@ -49,10 +71,9 @@ export class Manager {
   private readonly pods: Informer<V1Pod>;
   /** Pod names by "namespace/job name", so a reconcile never scans every Pod. */
   private readonly podsByJob = new Map<string, Set<string>>();
-  private readonly queue: RateLimitingQueue;
-  private readonly reconciler: Reconciler;
-  private readonly abort = new AbortController();
-  private workers: Promise<void> | undefined;
+  private readonly schedules = new ScheduleCache();
+  private readonly stopped = new AbortController();
+  private leading: Leading | undefined;
   private resync: NodeJS.Timeout | undefined;
   private synced = false;
 
@@ -75,19 +96,6 @@ export class Manager {
     };
     this.jobs = singletonJobInformer<ScheduledSingletonJob>(kc, runtime);
     this.pods = podInformer(kc, runtime);
-    this.queue = createRateLimitingQueue();
-    this.reconciler = new Reconciler({
-      jobs: { get: (ns, name) => this.jobs.get(ns, name) },
-      pods: { forJob: (ns, name) => this.podsOf(ns, name) },
-      kube: options.kube,
-      ledger: options.ledger,
-      events: options.events,
-      schedules: new ScheduleCache(),
-      now: () => new Date(),
-      fence: options.fence,
-      observer: observerFor(metrics),
-      fault: options.fault,
-    });
 
     this.jobs.on('add', (job) => {
       this.enqueue(job);
@@ -96,8 +104,8 @@ export class Manager {
       this.enqueue(job);
     });
     this.jobs.on('delete', (job) => {
-      this.reconciler.forget(job.metadata?.uid ?? '');
-      this.queue.forget(keyOf(job));
+      this.leading?.reconciler.forget(job.metadata?.uid ?? '');
+      this.leading?.queue.forget(keyOf(job));
     });
     this.pods.on('add', (pod) => {
       this.indexPod(pod, true);
@@ -110,13 +118,10 @@ export class Manager {
     });
   }
 
+  /** Starts the caches; resolves once both have synced. */
   async start(): Promise<void> {
     await Promise.all([this.jobs.start(), this.pods.start()]);
     this.synced = true;
-    for (const job of this.jobs.list()) this.enqueue(job);
-    // Pods whose job is gone (deleted while the operator was down) still carry its finalizer:
-    // their keys are queued too, and the reconciler releases them.
-    for (const key of this.podsByJob.keys()) this.queue.add(key);
     const { options } = this;
     if (options.resyncPeriodMs > 0) {
       this.resync = setInterval(() => {
@@ -124,29 +129,82 @@ export class Manager {
       }, options.resyncPeriodMs);
       this.resync.unref();
     }
-    this.workers = runWorkers(
-      this.queue,
-      async (key, signal) => {
-        const end = options.metrics.reconcileDuration.startTimer();
-        try {
-          return await this.reconciler.reconcile(key, signal);
-        } finally {
-          end();
-          options.metrics.workqueueDepth.set(this.queue.len());
-        }
-      },
-      {
-        concurrency: options.workers,
-        signal: this.abort.signal,
-        onError: (key, err) => {
-          options.metrics.reconcileErrors.inc();
-          options.log.warn({ job: key, err: errorText(err) }, 'reconcile failed; retrying with backoff');
-        },
-      },
-    );
   }
 
-  /** Queue every job now: used when leadership is gained, and by the resync timer. */
+  /** Does one term's work; resolves once the term has ended and its workers have stopped. */
+  async lead(term: LeadTerm): Promise<void> {
+    if (this.leading !== undefined) throw new Error('Manager.lead: a term is already being led');
+    const { options } = this;
+    const signal = AbortSignal.any([term.signal, this.stopped.signal]);
+    const queue = createRateLimitingQueue();
+    const reconciler = new Reconciler({
+      jobs: { get: (ns, name) => this.jobs.get(ns, name) },
+      pods: { forJob: (ns, name) => this.podsOf(ns, name) },
+      kube: options.kube,
+      ledger: options.ledger,
+      events: options.events,
+      schedules: this.schedules,
+      now: () => new Date(),
+      // The local fence: no side effect once the term is past its renew deadline.
+      fence: () => (term.valid() && !signal.aborted ? term.fence : undefined),
+      observer: observerFor(options.metrics),
+      fault: options.fault,
+    });
+    this.leading = { term, queue, reconciler };
+    const onEnd = (): void => {
+      queue.shutDown();
+    };
+    signal.addEventListener('abort', onEnd, { once: true });
+    try {
+      this.requeueAll();
+      // Pods whose job is gone (deleted while no leader ran) still carry its finalizer: their
+      // keys are queued too, and the reconciler releases them.
+      for (const key of this.podsByJob.keys()) queue.add(key);
+      await runWorkers(
+        queue,
+        async (key, workSignal) => {
+          const end = options.metrics.reconcileDuration.startTimer();
+          try {
+            return await reconciler.reconcile(key, workSignal);
+          } finally {
+            end();
+            options.metrics.workqueueDepth.set(queue.len());
+          }
+        },
+        {
+          concurrency: options.workers,
+          signal,
+          onError: (key, err) => {
+            options.metrics.reconcileErrors.inc();
+            if (err instanceof FencedError) {
+              options.log.error(
+                { job: key, term: term.fence.term, err: errorText(err) },
+                'fenced: ending the term',
+              );
+              term.end(`fenced: ${errorText(err)}`);
+              return;
+            }
+            if (err instanceof FenceRefusalError) {
+              // Not proof by itself: the policy reads the Lease from a cache that may lag.
+              options.log.warn(
+                { job: key, term: term.fence.term, err: errorText(err) },
+                'pod refused by the fence: confirming the term',
+              );
+              term.confirm().catch(() => undefined);
+              return;
+            }
+            options.log.warn({ job: key, err: errorText(err) }, 'reconcile failed; retrying with backoff');
+          },
+        },
+      );
+    } finally {
+      signal.removeEventListener('abort', onEnd);
+      queue.shutDown();
+      this.leading = undefined;
+    }
+  }
+
+  /** Queue every job now: when a term starts, and by the resync timer. */
   requeueAll(): void {
     for (const job of this.jobs.list()) this.enqueue(job);
   }
@@ -155,18 +213,23 @@ export class Manager {
     return this.synced && this.jobs.hasSynced() && this.pods.hasSynced();
   }
 
+  isLeading(): boolean {
+    return this.leading !== undefined;
+  }
+
   async stop(): Promise<void> {
     if (this.resync !== undefined) clearInterval(this.resync);
-    this.abort.abort();
-    this.queue.shutDown();
-    await this.workers;
+    this.stopped.abort();
+    while (this.leading !== undefined) await new Promise((resolve) => setTimeout(resolve, 10));
     this.jobs.stop();
     this.pods.stop();
   }
 
   private enqueue(job: ScheduledSingletonJob): void {
+    const leading = this.leading;
+    if (leading === undefined) return;
     this.options.metrics.workqueueAdds.inc();
-    this.queue.add(keyOf(job));
+    leading.queue.add(keyOf(job));
   }
 
   private indexPod(pod: V1Pod, present: boolean): void {
@@ -183,7 +246,7 @@ export class Manager {
       names.delete(name);
       if (names.size === 0) this.podsByJob.delete(key);
     }
-    if (this.synced) this.queue.add(key);
+    if (this.synced) this.leading?.queue.add(key);
   }
 
   private podsOf(namespace: string, jobName: string): V1Pod[] {

@@ -67,6 +67,15 @@ export interface KubeWriter {
   dryRunPod(pod: V1Pod): Promise<DryRunResult>;
 }
 
+/**
+ * A Pod create refused by the fencing admission policy. Not proof of being fenced on its own
+ * (the policy reads the Lease from a cache that may lag a takeover): the term confirms itself
+ * against the Lease, and stands down only when the Lease shows another holder.
+ */
+export class FenceRefusalError extends Error {
+  override readonly name = 'FenceRefusalError';
+}
+
 export class FinalizerRefusedError extends Error {
   override readonly name = 'FinalizerRefusedError';
 }

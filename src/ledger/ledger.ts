@@ -83,8 +83,11 @@ export interface JobRef {
 }
 
 export interface Fence {
+  /** The term number: the leader Lease's leaseTransitions at acquisition, or the fence row's. */
   readonly term: number;
   readonly holder: string;
+  /** The leader Lease's UID, when the term comes from a Lease (the fence row's key). */
+  readonly leaseUid?: string | undefined;
 }
 
 export class FencedError extends Error {

@@ -54,19 +54,32 @@ export interface PostgresLedgerOptions {
   readonly retentionMs?: number;
   /** Called once, with the term, when the ledger has taken it. */
   readonly onTerm?: (term: number) => void;
+  /**
+   * Where terms come from. 'own' (no leader election): the ledger takes the fence row's next
+   * number at start-up, and every write carries it. 'lease': the leader election's terms; each
+   * is raised with `raise` when it begins, and every write carries the term it is given.
+   */
+  readonly terms?: 'own' | 'lease';
 }
 
 export interface OpenPostgresLedger {
   readonly ledger: Ledger;
   /** The ledger serves this term's writes: it took its term and PostgreSQL last answered. */
   readonly ready: () => boolean;
-  /** This process's term, once taken; undefined until then. */
+  /** This process's term, once taken; undefined until then ('own' terms only). */
   readonly term: () => number | undefined;
+  /**
+   * Makes a leader Lease's term the fence row's current one (keyed by the Lease's UID), in its
+   * own transaction, before the term acts. False when the row holds a newer term.
+   */
+  readonly raise: (fence: Fence) => Promise<boolean>;
   readonly close: () => Promise<void>;
 }
 
 type State =
   | { readonly kind: 'starting' }
+  /** Migrated, serving the leader election's terms. */
+  | { readonly kind: 'lease' }
   | { readonly kind: 'ready'; readonly fence: StoreFence }
   | { readonly kind: 'fenced'; readonly fence: StoreFence };
 
@@ -86,6 +99,11 @@ export async function openPostgresLedger(options: PostgresLedgerOptions): Promis
     if (closed) return;
     try {
       await store.migrate();
+      if (options.terms === 'lease') {
+        state = { kind: 'lease' };
+        log.info({}, 'ledger ready: serving the leader election terms');
+        return;
+      }
       const term = await store.takeNextTerm(options.lease, options.holder);
       state = { kind: 'ready', fence: { lease: options.lease, term, holder: options.holder } };
       log.info({ term: term }, 'ledger ready: took the next leadership term');
@@ -105,7 +123,7 @@ export async function openPostgresLedger(options: PostgresLedgerOptions): Promis
   // so a record outlives its retention by at most half of it (or an hour).
   const retention = options.retentionMs ?? 0;
   const applyRetention = (): void => {
-    if (state.kind !== 'ready') return;
+    if (state.kind !== 'ready' && state.kind !== 'lease') return;
     store.applyRetention(new Date(Date.now() - retention)).then(
       (r) => {
         if (r.runsDeleted + r.ticksNotRunDeleted > 0) log.info({ ...r }, 'ledger retention applied');
@@ -125,18 +143,25 @@ export async function openPostgresLedger(options: PostgresLedgerOptions): Promis
   retentionTimer?.unref();
   if (retention > 0) applyRetention();
 
-  const guard = async <T>(work: (fence: StoreFence) => Promise<T>): Promise<T> => {
+  const storeFence = (fence: Fence): StoreFence => ({
+    lease: { ...options.lease, uid: fence.leaseUid ?? options.lease.uid },
+    term: fence.term,
+    holder: fence.holder,
+  });
+  const guard = async <T>(work: (fence: StoreFence) => Promise<T>, given?: Fence): Promise<T> => {
     const current = state;
     if (current.kind === 'starting') throw new LedgerUnavailableError('the ledger database is not ready yet');
     if (current.kind === 'fenced') throw new FencedError('a newer leadership term owns the ledger');
+    const fence =
+      current.kind === 'lease' ? storeFence(given ?? { term: 0, holder: options.holder }) : current.fence;
     try {
-      const result = await work(current.fence);
+      const result = await work(fence);
       unreachable = false;
       return result;
     } catch (err) {
       // The store's errors are the common ledger's (subclasses): they pass through as they are.
       if (isLedgerUnavailable(err)) unreachable = true;
-      if (err instanceof FencedError && state.kind === 'ready') {
+      if (err instanceof FencedError && current.kind === 'ready' && state.kind === 'ready') {
         state = { kind: 'fenced', fence: current.fence };
         log.error({ term: current.fence.term }, 'a newer leadership term owns the ledger: standing down');
       }
@@ -172,14 +197,26 @@ export async function openPostgresLedger(options: PostgresLedgerOptions): Promis
         };
         return view;
       }),
-    write: (job: JobRef, _fence: Fence, write: LedgerWrite) =>
-      guard((fence) => writeOne(store, fence, job, write)),
+    write: (job: JobRef, given: Fence, write: LedgerWrite) =>
+      guard((fence) => writeOne(store, fence, job, write), given),
   };
 
   return {
     ledger,
-    ready: () => state.kind === 'ready' && !unreachable,
-    term: () => (state.kind === 'starting' ? undefined : state.fence.term),
+    ready: () => (state.kind === 'ready' || state.kind === 'lease') && !unreachable,
+    term: () => (state.kind === 'ready' || state.kind === 'fenced' ? state.fence.term : undefined),
+    raise: async (fence: Fence) => {
+      if (state.kind !== 'lease') throw new LedgerUnavailableError('the ledger database is not ready yet');
+      const f = storeFence(fence);
+      try {
+        const raised = (await store.raiseFence(f.lease, f.term, f.holder)) === 'raised';
+        unreachable = false;
+        return raised;
+      } catch (err) {
+        if (isLedgerUnavailable(err)) unreachable = true;
+        throw err;
+      }
+    },
     close: async () => {
       closed = true;
       if (timer !== undefined) clearTimeout(timer);

@@ -65,6 +65,10 @@ export interface Metrics {
   readonly leader: PlainGauge;
   /** The current leader term this process knows of. */
   readonly leaderTerm: PlainGauge;
+  /** Terms this process began. */
+  readonly leaderTransitions: PlainCounter;
+  /** Seconds from the previous holder's last seen renewal to this process's acquisition. */
+  readonly leaderFailover: PlainGauge;
   readonly statusWrites: CounterOf<{ result: StatusWriteResult }>;
   /** Requests through the instrumented API client; code is the HTTP status or "error" (no response). */
   readonly apiRequests: CounterOf<{ verb: string; resource: string; code: string }>;
@@ -129,6 +133,11 @@ export function newMetrics(options: { readonly processMetrics?: boolean } = {}):
     ),
     leader: gauge('ssj_leader', '1 while this process is the leader, else 0.'),
     leaderTerm: gauge('ssj_leader_term', 'The leadership term this process last observed.'),
+    leaderTransitions: counter('ssj_leader_transitions_total', 'Leadership terms this process began.'),
+    leaderFailover: gauge(
+      'ssj_leader_failover_seconds',
+      "Seconds from the previous leader's last seen renewal to this process's latest acquisition.",
+    ),
     statusWrites: counter('ssj_status_writes_total', 'Status subresource writes, by result.', ['result']),
     apiRequests: counter('ssj_api_requests_total', 'Kubernetes API requests, by verb, resource and code.', [
       'verb',

@@ -213,6 +213,34 @@ describe('parseOptions', () => {
       // The request timeout, unset, shrinks to half the renew deadline.
       want: [4_000, 3_000, 500, 1_500],
     },
+    {
+      name: 'leader election timing flags beat their variables',
+      argv: [
+        '--leader-election-lease-duration',
+        '30s',
+        '--leader-election-renew-deadline=20s',
+        '--leader-election-retry-period',
+        '4s',
+      ],
+      env: {
+        SSJ_LEADER_ELECTION_LEASE_DURATION: '4s',
+        SSJ_LEADER_ELECTION_RENEW_DEADLINE: '3s',
+        SSJ_LEADER_ELECTION_RETRY_PERIOD: '500ms',
+      },
+      pick: (o) => [
+        o.leaderElection.leaseDurationMs,
+        o.leaderElection.renewDeadlineMs,
+        o.leaderElection.retryPeriodMs,
+      ],
+      want: [30_000, 20_000, 4_000],
+    },
+    {
+      name: 'a renew deadline just above 1.2 × the retry period is accepted',
+      argv: ['--leader-election-renew-deadline', '2401ms'],
+      env: {},
+      pick: (o) => o.leaderElection.renewDeadlineMs,
+      want: 2_401,
+    },
     { name: '--log-level', argv: ['--log-level', 'debug'], env: {}, pick: (o) => o.logLevel, want: 'debug' },
     {
       name: 'SSJ_REQUEST_TIMEOUT sets the request timeout',
@@ -277,6 +305,18 @@ describe('parseOptions', () => {
       argv: ['--ledger-retention=-1h'],
       env: {},
       message: /invalid --ledger-retention "-1h": must not be negative/,
+    },
+    {
+      name: 'a renew deadline from a variable that is not a duration',
+      argv: [],
+      env: { SSJ_LEADER_ELECTION_RENEW_DEADLINE: 'soon' },
+      message: /^error: invalid SSJ_LEADER_ELECTION_RENEW_DEADLINE "soon"/,
+    },
+    {
+      name: 'a negative lease duration',
+      argv: ['--leader-election-lease-duration=-15s'],
+      env: {},
+      message: /invalid --leader-election-lease-duration "-15s": must be greater than 0/,
     },
     {
       name: 'a zero retry period',

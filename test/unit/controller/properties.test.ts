@@ -302,7 +302,7 @@ describe('stale leaders: what fences them', () => {
     const fencedReport = await runScenario(fenced.config, fenced.steps);
     assert.equal(fencedReport.violations.length, 0, explain(fencedReport));
     assert.ok(
-      fencedReport.trace.some((l) => l.includes('FencedError')),
+      fencedReport.trace.some((l) => l.includes('FenceRefusalError')),
       'the stale leader tried and was refused',
     );
   });

@@ -18,6 +18,8 @@ const required = [
   'ssj_ledger_unavailable',
   'ssj_leader',
   'ssj_leader_term',
+  'ssj_leader_transitions_total',
+  'ssj_leader_failover_seconds',
   'ssj_status_writes_total',
   'ssj_api_requests_total',
 ];

@@ -81,8 +81,7 @@ async function main(): Promise<void> {
   await Promise.all([health.listen(), metricsServer.listen()]);
   onShutdown(
     ['SIGTERM', 'SIGINT'],
-    async (signal) => {
-      log.info({ signal }, 'shutting down');
+    async () => {
       for (const stop of stops) await stop();
       await Promise.all([metricsServer.close(), health.close()]);
       log.info({}, 'stopped');

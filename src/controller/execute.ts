@@ -59,6 +59,8 @@ export class Execution {
   private readonly created: V1Pod[] = [];
   /** A status write of this reconcile passed its resourceVersion precondition. */
   private wroteStatus = false;
+  /** Transitions already logged by this reconcile. */
+  private readonly logged = new Set<LedgerWrite>();
   /** Claims the ledger already held as finished runs: their Pods are not created again. */
   private readonly finishedClaims = new Set<string>();
   private readonly onWrite: (before: ScheduledSingletonJob, after: ScheduledSingletonJob) => void;
@@ -171,6 +173,7 @@ export class Execution {
         if (action.write.kind === 'claim' && result === 'finished')
           this.finishedClaims.add(action.write.podName);
         this.observeWrite(action.write);
+        this.logWrite(action.write);
         return;
       }
       case 'createPod': {
@@ -267,6 +270,56 @@ export class Execution {
     return false;
   }
 
+  /** One line per committed transition, with the job, the run and the term. */
+  private logWrite(write: LedgerWrite): void {
+    const log = this.d.log;
+    if (log === undefined || this.logged.has(write)) return;
+    this.logged.add(write);
+    const job = `${this.ref.namespace}/${this.ref.name}`;
+    const term = this.fence.term;
+    if (write.kind === 'notRun') {
+      const r = write.record;
+      log.info(
+        {
+          job,
+          term,
+          outcome: r.outcome,
+          firstTick: r.firstTick,
+          lastTick: r.lastTick,
+          count: r.count,
+          reason: r.reason,
+        },
+        `ticks ${r.outcome.toLowerCase()}`,
+      );
+      return;
+    }
+    const run = write.run;
+    const fields = {
+      job,
+      term,
+      ...(run.kind === 'scheduled' ? { tick: run.tick } : { token: run.token }),
+      attempt: run.attempt,
+    };
+    switch (write.kind) {
+      case 'claim':
+        log.info({ ...fields, pod: write.podName }, 'run claimed');
+        return;
+      case 'created':
+        log.info(fields, 'run created');
+        return;
+      case 'started':
+        log.info(fields, 'run started');
+        return;
+      case 'finished':
+        log.info({ ...fields, outcome: write.outcome, reason: write.reason }, 'run finished');
+        return;
+      default: {
+        const never: never = write;
+        throw new Error(`unknown ledger write ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
   private observeWrite(write: LedgerWrite): void {
     if (write.kind === 'finished') this.d.observer?.runFinished(write.outcome);
     if (write.kind === 'notRun') this.d.observer?.ticksNotRun(write.record.outcome, write.record.count);
@@ -310,6 +363,10 @@ export class Execution {
       const before = this.job;
       this.job = await this.d.kube.replaceJobStatus({ ...this.job, status });
       this.wroteStatus = true;
+      // In status-only mode the status is the ledger: what it now holds is committed.
+      if (this.d.ledger.mode === 'status') {
+        for (const a of this.result.actions) if (a.kind === 'ledger') this.logWrite(a.write);
+      }
       this.onWrite(before, this.job);
       this.d.observer?.statusWrite('ok');
     } catch (err) {

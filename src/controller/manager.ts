@@ -149,6 +149,7 @@ export class Manager {
       fence: () => (term.valid() && !signal.aborted ? term.fence : undefined),
       observer: observerFor(options.metrics),
       fault: options.fault,
+      log: options.log,
     });
     this.leading = { term, queue, reconciler };
     const onEnd = (): void => {

@@ -39,6 +39,10 @@ export type { EventSink, JobCache, KubeWriter, PodCache, ReconcileObserver } fro
 export { StatusConflictError } from './ports.ts';
 export { jobView } from './job.ts';
 
+export interface TransitionLog {
+  info(fields: Readonly<Record<string, unknown>>, message: string): void;
+}
+
 /** While the API server refuses a job's Pods, it is looked at again this often. */
 export const REFUSAL_RECHECK_MS = 10_000;
 
@@ -55,6 +59,8 @@ export interface ReconcilerDeps {
   readonly observer?: ReconcileObserver | undefined;
   /** Crash-test hook (./faults.ts); inert unless configured. */
   readonly fault?: FaultHook | undefined;
+  /** A line per run transition once it is committed (claim, create, start, outcome, not run). */
+  readonly log?: TransitionLog | undefined;
   /** The planner; tests substitute deliberately broken ones to prove the checkers can fail. */
   readonly plan?: ((input: PlanInput) => Plan) | undefined;
 }

@@ -237,9 +237,12 @@ describe('crash detection and recovery', () => {
       latest >= t4.getTime(),
       `the Pod after the restart is for the latest tick (${rfc3339(new Date(latest))}), not an older one`,
     );
+    // Latest when the operator chose it: a Pod chosen just before the next tick can land just
+    // after it (the claim and the create take time on a busy machine), so allow 2 s past the
+    // period. An older tick run late would be at least two periods old here.
     assert.ok(
-      latest <= restart.spawnedAt.getTime() + 15_000 && firstNew.addedAt - latest < period * 1000,
-      'it is the latest tick at the moment it was created',
+      latest <= restart.spawnedAt.getTime() + 15_000 && firstNew.addedAt - latest < period * 1000 + 2000,
+      `it is the latest tick at the moment it was chosen (created ${firstNew.addedAt - latest} ms after it)`,
     );
     const missedPlain = await waitFor(
       async () => {

@@ -603,11 +603,16 @@ describe('leader election with three replicas', () => {
         ['RenewDeadline', 'Superseded'].includes(String(stood['reason'])),
         `it stood down for its deadline or its successor, not ${String(stood['reason'])}`,
       );
-      // Before it stood down it did nothing but notice: no line of a write before that one.
       // Before it stood down it did nothing but notice. A reconcile resumed mid-way may report that
       // the local fence stopped it: that is the fence at work, not a write.
+      // A request sent before SIGSTOP was answered (or not) while it was frozen: on waking its
+      // timeout fires and the reconcile (or the Event it reported) fails. That is the end of a
+      // write from before the freeze, not a new one; what the server did with it is checked below
+      // (no Pod and no status of its term after the takeover).
       const fenced = (l: LogLine): boolean =>
-        l.msg === 'reconcile failed; retrying with backoff' && String(l['err']).includes('term is over');
+        (l.msg === 'reconcile failed; retrying with backoff' &&
+          (String(l['err']).includes('term is over') || String(l['err']).includes('no answer within'))) ||
+        l.msg === 'event not recorded';
       const quiet = [
         'term ended; following again',
         'lease holder observed',

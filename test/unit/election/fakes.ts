@@ -3,6 +3,7 @@
 // preconditions, 409s), seen by each candidate through a LeaseClient of its own. No I/O.
 
 import type { Cancel, Clock } from '../../../src/runtime/clock.ts';
+import { ManualClock } from '../runtime/manual-clock.ts';
 import type { Lease, LeaseClient, LeaseRef, LeaseSpec, WriteResult } from '../../../src/election/lease.ts';
 
 /** Lets every pending promise callback run (the fakes answer at once, so one turn is plenty). */
@@ -10,63 +11,25 @@ export async function flush(): Promise<void> {
   for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
-interface Timer {
-  at: number;
-  seq: number;
-  fn: () => void;
-}
-
+/** The unit tests' ManualClock, advanced so that promise chains run between timers. */
 export class FakeClock implements Clock {
-  #now: number;
-  #seq = 0;
-  readonly #timers = new Set<Timer>();
-
-  constructor(start = 1_000_000) {
-    this.#now = start;
-  }
+  readonly #clock = new ManualClock();
 
   now(): number {
-    return this.#now;
+    return this.#clock.now();
   }
 
   setTimer(ms: number, fn: () => void): Cancel {
-    const timer: Timer = { at: this.#now + Math.max(0, ms), seq: this.#seq++, fn };
-    this.#timers.add(timer);
-    return () => {
-      this.#timers.delete(timer);
-    };
+    return this.#clock.setTimer(ms, fn);
   }
 
-  /**
-   * Moves time forward by `ms`, firing due timers in time order and letting the promise chains
-   * they start run before the next timer, as a real event loop would.
-   */
-  async advance(ms: number): Promise<void> {
-    const target = this.#now + ms;
-    await flush();
-    for (;;) {
-      let next: Timer | undefined;
-      for (const t of this.#timers) {
-        if (
-          t.at <= target &&
-          (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq))
-        ) {
-          next = t;
-        }
-      }
-      if (next === undefined) break;
-      this.#timers.delete(next);
-      this.#now = Math.max(this.#now, next.at);
-      next.fn();
-      await flush();
-    }
-    this.#now = target;
-    await flush();
+  advance(ms: number): Promise<void> {
+    return this.#clock.advanceSettling(ms, flush);
   }
 
   /** Moves time forward without running any timer: a process that was paused. */
   jump(ms: number): void {
-    this.#now += ms;
+    this.#clock.jump(ms);
   }
 }
 

@@ -40,22 +40,43 @@ export class ManualClock implements Clock {
   /** Moves time forward by `ms`, firing due timers in time order (also those they arm). */
   advance(ms: number): void {
     const target = this.#now + ms;
-    for (;;) {
-      let next: Timer | undefined;
-      for (const t of this.#timers) {
-        if (
-          t.at <= target &&
-          (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq))
-        ) {
-          next = t;
-        }
-      }
-      if (next === undefined) break;
-      this.#timers.delete(next);
-      this.#now = Math.max(this.#now, next.at);
-      next.fn();
-    }
+    while (this.#fireNext(target));
     this.#now = target;
+  }
+
+  /**
+   * As `advance`, but lets the promise chains each timer starts run (`between`) before the
+   * next timer fires, as a real event loop would.
+   */
+  async advanceSettling(ms: number, between: () => Promise<void>): Promise<void> {
+    const target = this.#now + ms;
+    await between();
+    while (this.#fireNext(target)) await between();
+    this.#now = target;
+    await between();
+  }
+
+  /** Moves time forward without running any timer: a process that was paused. */
+  jump(ms: number): void {
+    this.#now += ms;
+  }
+
+  /** Fires the earliest timer due by `target`; false when there is none. */
+  #fireNext(target: number): boolean {
+    let next: Timer | undefined;
+    for (const t of this.#timers) {
+      if (
+        t.at <= target &&
+        (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq))
+      ) {
+        next = t;
+      }
+    }
+    if (next === undefined) return false;
+    this.#timers.delete(next);
+    this.#now = Math.max(this.#now, next.at);
+    next.fn();
+    return true;
   }
 }
 

@@ -3,7 +3,8 @@
  * namespace's Lease, against the real cluster (and, for the PostgreSQL cases, a PostgreSQL of the
  * test's own or a database of its own). Which replica leads, a leader killed (SIGKILL), crashing at
  * a fault point, frozen (SIGSTOP) past its lease, a graceful rolling restart, PostgreSQL stopped
- * under three replicas, and the failover figures at the default 15 s / 10 s / 2 s timings.
+ * under three replicas, the API server down for longer than the lease (on a kube-apiserver of the
+ * test's own), and the failover figures at the default 15 s / 10 s / 2 s timings.
  *
  * After each scenario the independent checker (support/checker.ts, nothing from src/) proves:
  * no run has two Pods (every ADDED the watch saw, one UID per name); every tick of the window has
@@ -18,8 +19,25 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { waitFor } from '../test/support/kube.ts';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { REPOSITORY_ROOT, kubectlPath, waitFor } from '../test/support/kube.ts';
 import { startPrivateServer, type PrivateServer } from '../test/support/postgres.ts';
+import {
+  startPrivateApiServer,
+  type PrivateApiServer,
+} from '../test/integration/policy/private-api-server.ts';
+import {
+  BINDING_TIMEOUT_MS,
+  bindingFor,
+  createBinding,
+  createPod,
+  createPolicy,
+  policyManifests,
+  uniqueName,
+} from '../test/integration/policy/fence.ts';
+import { FENCE_POLICY_NAME } from '../src/api/names.ts';
 import {
   ANNOTATION_HOLDER,
   ANNOTATION_TERM,
@@ -50,6 +68,8 @@ import {
   type LedgerMode,
   type Scenario,
 } from './support/scenario.ts';
+
+const execFileAsync = promisify(execFile);
 
 /** The operator's fault switch exits with this code (README.md). */
 const FAULT_EXIT_CODE = 86;
@@ -86,6 +106,7 @@ async function openWorld(
   prefix: string,
   mode: LedgerMode,
   server?: PrivateServer,
+  apiServer?: PrivateApiServer,
 ): Promise<World> {
   const parts: { s?: Scenario; lease?: LeaseRecorder; history?: HistoryRecorder; world?: World } = {};
   // One hook, in order: thaw and stop everything, then the namespace, then the private server.
@@ -98,9 +119,14 @@ async function openWorld(
       await parts.s?.close();
     } finally {
       await server?.destroy();
+      await apiServer?.stop();
     }
   });
-  const s = (parts.s = await openScenario(prefix, mode, server?.url));
+  const cluster =
+    apiServer === undefined
+      ? undefined
+      : { kc: apiServer.kc, kubeconfigPath: apiServer.kubeconfigPath, private: true };
+  const s = (parts.s = await openScenario(prefix, mode, server?.url, cluster));
   const lease = (parts.lease = await LeaseRecorder.start(s.kc, s.namespace));
   const history = (parts.history = await HistoryRecorder.start(s.kc, s.namespace));
   return (parts.world = { s, lease, history, kubelet: undefined });
@@ -327,6 +353,29 @@ function assertAlive(replicas: readonly OperatorProcess[]): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** The CRD, applied server-side to an API server of the test's own, and Established. */
+async function installCrd(apiServer: PrivateApiServer): Promise<void> {
+  const kubectl = (args: string[]): Promise<{ stdout: string }> =>
+    execFileAsync(kubectlPath(), ['--kubeconfig', apiServer.kubeconfigPath, ...args], { encoding: 'utf8' });
+  await kubectl(['apply', '--server-side', '-f', join(REPOSITORY_ROOT, 'crds')]);
+  await waitFor(
+    async () => {
+      await kubectl(['wait', '--for', 'condition=Established', '--timeout=10s', 'crd/singletonjobs.ssj.dev']);
+      return true;
+    },
+    { timeoutMs: 60_000, intervalMs: 500, description: 'the CRD Established on the private API server' },
+  );
+  // Established comes before the API server serves the new resource ("storage is
+  // (re)initializing", 429): wait until a list of it answers.
+  await waitFor(
+    async () => {
+      await kubectl(['get', 'singletonjobs.ssj.dev', '--all-namespaces', '-o', 'name']);
+      return true;
+    },
+    { timeoutMs: 60_000, intervalMs: 500, description: 'singletonjobs served by the private API server' },
+  );
+}
 
 describe('leader election with three replicas', () => {
   it(
@@ -667,6 +716,110 @@ describe('leader election with three replicas', () => {
       );
       assert.deepEqual(events, [], 'the frozen one recorded no Event after SIGCONT');
       assert.equal(await first.op.metric('ssj_leader'), 0, 'ssj_leader is 0 on the thawed one');
+      assertAlive(replicas);
+      await checkAfterScenario(t, w, [{ job, from: firstTickOf(job) }]);
+    },
+  );
+
+  it(
+    'the API server down for longer than the lease (8 s) under three replicas, with PostgreSQL and the admission fence: the term ends, no Pod is created meanwhile, the fence admits no foreign holder while its caches sync, a new term begins once it is back (no replica exits), and nothing runs twice',
+    { timeout: TEST_TIMEOUT_MS },
+    async (t) => {
+      const apiServer = await startPrivateApiServer();
+      await installCrd(apiServer);
+      const w = await openWorld(t, 'fo-apidown', 'postgres', undefined, apiServer);
+      // The fence of config/policy, bound to this namespace's Lease: every Pod below passed it.
+      const fence = await policyManifests();
+      await createPolicy(apiServer.kc, fence.fencePolicy);
+      await createBinding(apiServer.kc, bindingFor(fence.fenceBinding, uniqueName('fence'), w.s.namespace));
+      await waitFor(
+        async () => {
+          const r = await createPod(
+            apiServer.kc,
+            w.s.namespace,
+            { term: '1', holder: 'intruder' },
+            { dryRun: true },
+          );
+          return r.kind === 'refused' && r.message.includes(FENCE_POLICY_NAME);
+        },
+        { timeoutMs: BINDING_TIMEOUT_MS, intervalMs: 200, description: 'the fence in force' },
+      );
+      const replicas = await w.s.startReplicas(3);
+      const first = await waitForLeader(w, replicas, 30_000);
+      startKubelet(w);
+      const job = await w.s.createJob('steady', { schedule: SCHEDULE });
+      await waitFor(() => w.s.pods.all('steady').length >= 4, {
+        timeoutMs: 30_000,
+        description: 'four Pods',
+      });
+
+      let downAt = 0;
+      let upAt = 0;
+      await apiServer.restart({
+        downMs: 8000,
+        onDown: () => {
+          downAt = Date.now();
+        },
+      });
+      upAt = Date.now();
+      // The fence's window while its caches sync: from the first answer on, a holder the Lease
+      // never showed is refused, whatever the term; the Lease's own term and holder may be
+      // refused for a while (failurePolicy Fail), never a foreign one admitted.
+      const probes = {
+        foreignAdmitted: 0,
+        currentAdmitted: 0,
+        currentRefused: 0,
+        errors: 0,
+        firstAdmittedMs: -1,
+      };
+      while (Date.now() - upAt < 5000) {
+        const lease = w.lease.current();
+        const term = String(lease?.transitions ?? first.term);
+        const [foreign, current] = await Promise.all([
+          createPod(apiServer.kc, w.s.namespace, { term, holder: 'intruder' }, { dryRun: true }).catch(
+            () => undefined,
+          ),
+          createPod(
+            apiServer.kc,
+            w.s.namespace,
+            { term, holder: lease?.holder ?? '' },
+            { dryRun: true },
+          ).catch(() => undefined),
+        ]);
+        if (foreign === undefined || current === undefined) probes.errors++;
+        if (foreign?.kind === 'admitted') probes.foreignAdmitted++;
+        if (current?.kind === 'admitted') {
+          probes.currentAdmitted++;
+          if (probes.firstAdmittedMs < 0) probes.firstAdmittedMs = Date.now() - upAt;
+        } else if (current !== undefined) probes.currentRefused++;
+      }
+      t.diagnostic(`fence probes in the 5 s after the restart: ${JSON.stringify(probes)}`);
+      assert.equal(probes.foreignAdmitted, 0, 'the fence admitted no foreign holder while its caches synced');
+      for (const p of w.s.pods.all('steady'))
+        assert.ok(
+          p.addedAt < downAt + 500 || p.addedAt > upAt,
+          `${p.name}: no Pod appears while the API server is down`,
+        );
+      // The lease (3 s) expired meanwhile: whoever leads next does so in a new term, the old
+      // leader included, and it shows up in the Lease the recorder re-lists.
+      const next = await waitForLeader(w, replicas, 30_000);
+      assert.ok(
+        next.term > first.term,
+        `the leader after the outage leads a new term: ${next.term} after ${first.term}`,
+      );
+      const resumed = await waitForFirstPodOfTerm(w, next.term, 30_000);
+      t.diagnostic(
+        `API server down ${seconds(upAt - downAt)}; term ${first.term} (${name(w, first.identity)}) → term ${next.term} (${name(w, next.identity)}); first Pod of the new term ${seconds(resumed.addedAt - upAt)} after the API server answered`,
+      );
+      const ended = first.op.logs.find(
+        (l) => l.msg === 'term ended; following again' && l['term'] === first.term,
+      );
+      assert.ok(ended, `the first leader ended term ${first.term} and followed again\n${first.op.tail(20)}`);
+      t.diagnostic(`term ${first.term} ended: ${String(ended['reason'])} (${String(ended['detail'])})`);
+      await waitFor(() => w.s.pods.all('steady').filter((p) => p.addedAt > upAt).length >= 3, {
+        timeoutMs: 20_000,
+        description: 'three runs after the API server came back',
+      });
       assertAlive(replicas);
       await checkAfterScenario(t, w, [{ job, from: firstTickOf(job) }]);
     },

@@ -7,6 +7,9 @@
  *   skips.
  * - The namespace's `default` ServiceAccount exists before it resolves (Pods cannot be created
  *   in a namespace without it).
+ * - The shared local cluster unless told: `cluster` names another API server (a private one, for
+ *   a test that stops it), and then the scenario's clients, kubectl and operators all use it. A
+ *   private API server has no controller-manager, so the scenario creates the ServiceAccount.
  * - `close()` stops the operator (SIGTERM, clean exit asserted) before it deletes the namespace
  *   and drops the database, and it is safe to call twice; tests register it with `t.after`. With
  *   every operator stopped it removes the `ssj.dev/run-record` finalizer from the Pods left, so the
@@ -54,6 +57,18 @@ import { startOperator, spawnOperator, type OperatorOptions, type OperatorProces
 
 const execFileAsync = promisify(execFile);
 
+/** An API server to run a scenario on: its client configuration and its kubeconfig file. */
+export interface TestCluster {
+  readonly kc: KubeConfig;
+  readonly kubeconfigPath: string;
+  /** No kube-controller-manager: the scenario creates what its controllers would. */
+  readonly private: boolean;
+}
+
+function sharedCluster(): TestCluster {
+  return { kc: loadKubeConfig(), kubeconfigPath: kubeconfigPath(), private: false };
+}
+
 export type LedgerMode = 'status' | 'postgres';
 
 export interface JobSpec {
@@ -81,6 +96,7 @@ export function boundTemplate(): Record<string, unknown> {
 export const CONTAINER = { name: 'main', image: 'busybox:1.36', command: ['sh', '-c', 'echo hello'] };
 
 export class Scenario {
+  readonly cluster: TestCluster;
   readonly kc: KubeConfig;
   readonly namespace: string;
   readonly mode: LedgerMode;
@@ -93,28 +109,34 @@ export class Scenario {
   private closed = false;
 
   private constructor(init: {
-    kc: KubeConfig;
+    cluster: TestCluster;
     namespace: string;
     mode: LedgerMode;
     db: TestDatabase | undefined;
     ledger: LedgerReader | undefined;
     pods: PodRecorder;
   }) {
-    this.kc = init.kc;
+    this.cluster = init.cluster;
+    this.kc = init.cluster.kc;
     this.namespace = init.namespace;
     this.mode = init.mode;
     this.db = init.db;
     this.ledger = init.ledger;
     this.pods = init.pods;
-    this.kubelet = new FakeKubelet(init.kc);
+    this.kubelet = new FakeKubelet(init.cluster.kc);
   }
 
   /**
    * `serverUrl`: the PostgreSQL server to create the test's database on (a private server for a
-   * test that stops it); the shared one unless told.
+   * test that stops it); the shared one unless told. `cluster`: likewise for the API server.
    */
-  static async open(prefix: string, mode: LedgerMode, serverUrl?: string): Promise<Scenario> {
-    const kc = loadKubeConfig();
+  static async open(
+    prefix: string,
+    mode: LedgerMode,
+    serverUrl?: string,
+    cluster: TestCluster = sharedCluster(),
+  ): Promise<Scenario> {
+    const kc = cluster.kc;
     await requireCluster(kc);
     await requireCrd(kc);
     await ensureNode(kc, ABSENT_NODE);
@@ -122,6 +144,10 @@ export class Scenario {
     let db: TestDatabase | undefined;
     let ledger: LedgerReader | undefined;
     try {
+      if (cluster.private)
+        await kc
+          .makeApiClient(CoreV1Api)
+          .createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'default' } } });
       await waitFor(
         async () => {
           await kc.makeApiClient(CoreV1Api).readNamespacedServiceAccount({ namespace, name: 'default' });
@@ -134,7 +160,7 @@ export class Scenario {
         ledger = await LedgerReader.connect(db.url);
       }
       const pods = await PodRecorder.start(kc, namespace);
-      return new Scenario({ kc, namespace, mode, db, ledger, pods });
+      return new Scenario({ cluster, namespace, mode, db, ledger, pods });
     } catch (error) {
       await ledger?.close();
       await db?.drop();
@@ -145,7 +171,11 @@ export class Scenario {
 
   /** Options for an operator of this scenario: its namespace, and its database in PostgreSQL mode. */
   operatorOptions(extra: Partial<OperatorOptions> = {}): OperatorOptions {
-    return { namespace: this.namespace, databaseUrl: this.db?.url, ...extra };
+    // On a private API server the operator runs with its admin kubeconfig.
+    const env: Record<string, string> = this.cluster.private
+      ? { KUBECONFIG: this.cluster.kubeconfigPath }
+      : {};
+    return { namespace: this.namespace, databaseUrl: this.db?.url, ...extra, env: { ...env, ...extra.env } };
   }
 
   /** Starts the operator and waits for `controller started`. */
@@ -327,7 +357,7 @@ export class Scenario {
   async kubectl(args: readonly string[]): Promise<string> {
     const { stdout } = await execFileAsync(
       kubectlPath(),
-      ['--kubeconfig', kubeconfigPath(), '-n', this.namespace, ...args],
+      ['--kubeconfig', this.cluster.kubeconfigPath, '-n', this.namespace, ...args],
       {
         encoding: 'utf8',
       },
@@ -412,8 +442,13 @@ async function ensureNode(kc: KubeConfig, name: string): Promise<void> {
   }
 }
 
-export function openScenario(prefix: string, mode: LedgerMode, serverUrl?: string): Promise<Scenario> {
-  return Scenario.open(prefix, mode, serverUrl);
+export function openScenario(
+  prefix: string,
+  mode: LedgerMode,
+  serverUrl?: string,
+  cluster?: TestCluster,
+): Promise<Scenario> {
+  return Scenario.open(prefix, mode, serverUrl, cluster);
 }
 
 /**

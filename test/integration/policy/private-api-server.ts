@@ -34,8 +34,11 @@ export interface PrivateApiServer {
   readonly kubeconfigPath: string;
   /** What kube-apiserver has logged so far, across restarts. */
   log(): Promise<string>;
-  /** Stops kube-apiserver and starts it again on the same port and etcd. */
-  restart(): Promise<void>;
+  /**
+   * Stops kube-apiserver and starts it again on the same port and etcd, after `downMs` with no
+   * API server (0 unless told); resolves once it answers /readyz again.
+   */
+  restart(options?: { readonly downMs?: number; readonly onDown?: () => void }): Promise<void>;
   /** Stops both processes and removes their state. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -143,8 +146,10 @@ export async function startPrivateApiServer(): Promise<PrivateApiServer> {
     kc,
     kubeconfigPath,
     log: () => readFile(apiLog, 'utf8'),
-    restart: async () => {
+    restart: async (options = {}) => {
       await terminate(apiserver);
+      options.onDown?.();
+      if ((options.downMs ?? 0) > 0) await new Promise((resolve) => setTimeout(resolve, options.downMs));
       await startApiServer();
     },
     stop: async () => {

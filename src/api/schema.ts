@@ -367,6 +367,21 @@ export const ledgerStatusSchema: JSONSchemaProps = {
       type: 'string',
       description: 'The last ssj.dev/run-now token acted on, so one token starts one run.',
     },
+    streakCursor: {
+      type: 'object',
+      description:
+        'The newest finished run consecutiveFailures has taken into account, so a run is counted once however often the status is rewritten.',
+      required: ['completionTime', 'podNames'],
+      properties: {
+        completionTime: dateTime('When that run ended.'),
+        podNames: {
+          type: 'array',
+          description:
+            'The Pods of the runs counted that ended in that very instant, so one that ends in it too and is seen later still counts.',
+          items: { type: 'string' },
+        },
+      },
+    },
   },
 };
 
@@ -390,6 +405,14 @@ export const statusSchema: JSONSchemaProps = {
     active: activeRunSchema,
     lastScheduleTime: dateTime('The latest tick a run was started for.'),
     lastSuccessfulTime: dateTime('When the latest successful run completed.'),
+    consecutiveFailures: {
+      type: 'integer',
+      format: 'int32',
+      minimum: 0,
+      description:
+        'Ticks and manual runs in a row, up to the latest one decided, whose final attempt ended Failed, Lost or TimedOut; 0 after a success. Replaced runs and Skipped or Missed ticks leave it as it is.',
+    },
+    lastFailureTime: dateTime('When the latest run counted in consecutiveFailures ended.'),
     nextScheduleTime: dateTime('The next tick, in UTC; absent while suspended or invalid.'),
     lastRun: lastRunSchema,
     history: {
@@ -462,6 +485,12 @@ export const printerColumns: PrinterColumn[] = [
     type: 'string',
     jsonPath: '.status.lastRun.outcome',
     description: 'How the latest run ended.',
+  },
+  {
+    name: 'Failures',
+    type: 'integer',
+    jsonPath: '.status.consecutiveFailures',
+    description: 'Runs in a row that did not succeed.',
   },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Age of the job.' },
 ];

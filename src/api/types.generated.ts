@@ -118,6 +118,14 @@ export interface ScheduledSingletonJobStatus {
    */
   lastSuccessfulTime?: string;
   /**
+   * Ticks and manual runs in a row, up to the latest one decided, whose final attempt ended Failed, Lost or TimedOut; 0 after a success. Replaced runs and Skipped or Missed ticks leave it as it is.
+   */
+  consecutiveFailures?: number;
+  /**
+   * When the latest run counted in consecutiveFailures ended.
+   */
+  lastFailureTime?: string;
+  /**
    * The next tick, in UTC; absent while suspended or invalid.
    */
   nextScheduleTime?: string;
@@ -280,6 +288,19 @@ export interface LedgerStatus {
    * The last ssj.dev/run-now token acted on, so one token starts one run.
    */
   handledRunNowToken?: string;
+  /**
+   * The newest finished run consecutiveFailures has taken into account, so a run is counted once however often the status is rewritten.
+   */
+  streakCursor?: {
+    /**
+     * When that run ended.
+     */
+    completionTime: string;
+    /**
+     * The Pods of the runs counted that ended in that very instant, so one that ends in it too and is seen later still counts.
+     */
+    podNames: string[];
+  };
 }
 /**
  * A run claimed in the ledger and not yet finished.

@@ -42,6 +42,8 @@ export interface ExecutionResult {
   readonly created: readonly V1Pod[];
   /** The refusal to report from now on; undefined once a create went through. */
   readonly refusal: CreateRefusal | undefined;
+  /** The job's status as this reconcile leaves it: the last one written, or the one it found. */
+  readonly status: ScheduledSingletonJobStatus | undefined;
 }
 
 export class Execution {
@@ -148,7 +150,7 @@ export class Execution {
   }
 
   private outcome(): ExecutionResult {
-    return { created: this.created, refusal: this.refusal };
+    return { created: this.created, refusal: this.refusal, status: this.job.status };
   }
 
   private async executeAll(actions: readonly Action[]): Promise<void> {
@@ -169,7 +171,7 @@ export class Execution {
     const d = this.d;
     switch (action.kind) {
       case 'ledger': {
-        const result = await d.ledger.write(this.ref, this.fence, action.write);
+        const result = await this.timedLedgerWrite(action.write);
         if (action.write.kind === 'claim' && result === 'finished')
           this.finishedClaims.add(action.write.podName);
         this.observeWrite(action.write);
@@ -320,9 +322,36 @@ export class Execution {
     }
   }
 
+  /**
+   * The status-only ledger's `write` does nothing (its record is the status write, timed there),
+   * so only PostgreSQL writes are timed here.
+   */
+  private async timedLedgerWrite(write: LedgerWrite): Promise<'ok' | 'finished'> {
+    const { ledger, observer } = this.d;
+    if (ledger.mode !== 'postgres' || observer === undefined)
+      return ledger.write(this.ref, this.fence, write);
+    const started = performance.now();
+    try {
+      const result = await ledger.write(this.ref, this.fence, write);
+      observer.ledgerWrite('postgres', (performance.now() - started) / 1000, true);
+      return result;
+    } catch (err) {
+      observer.ledgerWrite('postgres', (performance.now() - started) / 1000, false);
+      throw err;
+    }
+  }
+
   private observeWrite(write: LedgerWrite): void {
-    if (write.kind === 'finished') this.d.observer?.runFinished(write.outcome);
-    if (write.kind === 'notRun') this.d.observer?.ticksNotRun(write.record.outcome, write.record.count);
+    const observer = this.d.observer;
+    if (observer === undefined) return;
+    if (write.kind === 'finished') {
+      const key = runKey(write.run);
+      const started = this.ledger.runs.find((r) => runKey(r.id) === key)?.startedAt;
+      const seconds = started === undefined ? undefined : (write.at.getTime() - started.getTime()) / 1000;
+      observer.runFinished(write.outcome, seconds === undefined || seconds < 0 ? undefined : seconds);
+    }
+    if (write.kind === 'notRun')
+      observer.ticksNotRun(write.record.outcome, write.record.reason, write.record.count);
   }
 
   private event(type: 'Normal' | 'Warning', reason: string, message: string): void {
@@ -359,9 +388,20 @@ export class Execution {
       now: this.d.now(),
     });
     if (!force && isDeepStrictEqual(normalize(status), normalize(this.job.status))) return;
+    // In status-only mode every status write is a ledger write.
+    const timed = this.d.ledger.mode === 'status' ? performance.now() : undefined;
+    const observeLedger = (ok: boolean): void => {
+      if (timed !== undefined) this.d.observer?.ledgerWrite('status', (performance.now() - timed) / 1000, ok);
+    };
     try {
       const before = this.job;
-      this.job = await this.d.kube.replaceJobStatus({ ...this.job, status });
+      try {
+        this.job = await this.d.kube.replaceJobStatus({ ...this.job, status });
+      } catch (err) {
+        observeLedger(false);
+        throw err;
+      }
+      observeLedger(true);
       this.wroteStatus = true;
       // In status-only mode the status is the ledger: what it now holds is committed.
       if (this.d.ledger.mode === 'status') {

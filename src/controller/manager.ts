@@ -17,12 +17,15 @@
  *   guarantee); every change to a job or to one of its Pods queues the job's key while a term
  *   runs. Every job is queued again each resync period.
  * - `stop` ends the term's work (its reconciles are aborted or finish) and stops the informers.
+ * - The per-job series (ssj_job_*) exist only while a term runs and only for jobs failing or
+ *   overdue: a reset or a deletion removes a job's series, the end of the term removes them all,
+ *   so a follower exports none.
  */
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import type { ScheduledSingletonJob } from '../api/types.ts';
 import { LABEL_JOB } from '../api/types.ts';
 import type { Logger } from '../observability/log.ts';
-import type { Metrics, WatchEventType } from '../observability/metrics.ts';
+import type { JobLabels, Metrics, WatchEventType } from '../observability/metrics.ts';
 import { podInformer, singletonJobInformer, type Informer } from '../runtime/informer.ts';
 import { createRateLimitingQueue, type RateLimitingQueue } from '../runtime/rate-limiting-queue.ts';
 import { runWorkers } from '../runtime/workers.ts';
@@ -104,6 +107,9 @@ export class Manager {
       this.enqueue(job);
     });
     this.jobs.on('delete', (job) => {
+      const labels = jobLabels({ namespace: job.metadata?.namespace ?? '', name: job.metadata?.name ?? '' });
+      metrics.jobConsecutiveFailures.remove(labels);
+      metrics.jobPeriodsSinceSuccess.remove(labels);
       this.leading?.reconciler.forget(job.metadata?.uid ?? '');
       this.leading?.queue.forget(keyOf(job));
     });
@@ -147,7 +153,7 @@ export class Manager {
       now: () => new Date(),
       // The local fence: no side effect once the term is past its renew deadline.
       fence: () => (term.valid() && !signal.aborted ? term.fence : undefined),
-      observer: observerFor(options.metrics),
+      observer: termObserver(options.metrics, signal),
       fault: options.fault,
       log: options.log,
     });
@@ -202,6 +208,10 @@ export class Manager {
       signal.removeEventListener('abort', onEnd);
       queue.shutDown();
       this.leading = undefined;
+      removeJobSeries(options.metrics);
+      // Only a leader judges the ledger; a follower reporting its last term's value would keep
+      // an alert firing (or silent) for a ledger it no longer uses.
+      options.metrics.ledgerUnavailable.set(0);
     }
   }
 
@@ -282,17 +292,37 @@ function eventLabel(type: string): WatchEventType | undefined {
   }
 }
 
-function observerFor(metrics: Metrics): ReconcileObserver {
+/**
+ * The metrics of one term. Per-job series exist only while the job is failing (a streak of 1 or
+ * more) or overdue (2 periods or more without a success), and only while the term runs: a
+ * reconcile that ends after its term adds none back, and the term's end removes them all.
+ */
+export function termObserver(metrics: Metrics, signal: AbortSignal): ReconcileObserver {
   return {
     podCreated: (_job, _run, skew) => {
       metrics.podCreates.inc({ result: 'created' });
       if (skew !== undefined) metrics.tickSkew.observe(Math.max(0, skew));
     },
-    runFinished: (outcome) => {
+    runFinished: (outcome, seconds) => {
       metrics.runs.inc({ outcome });
+      if (seconds !== undefined) metrics.runDuration.observe({ outcome }, seconds);
     },
-    ticksNotRun: (outcome, count) => {
-      metrics.ticksNotRun.inc({ outcome }, count);
+    ticksNotRun: (outcome, reason, count) => {
+      metrics.ticksNotRun.inc({ outcome, reason }, count);
+    },
+    ledgerWrite: (ledger, seconds, ok) => {
+      metrics.ledgerWriteDuration.observe({ ledger }, seconds);
+      if (!ok) metrics.ledgerWriteErrors.inc({ ledger });
+    },
+    jobHealth: (job, health) => {
+      const labels = jobLabels(job);
+      const failures = health?.consecutiveFailures ?? 0;
+      const periods = health?.periodsSinceSuccess;
+      if (failures >= 1 && !signal.aborted) metrics.jobConsecutiveFailures.set(labels, failures);
+      else metrics.jobConsecutiveFailures.remove(labels);
+      if (periods !== undefined && periods >= 2 && !signal.aborted)
+        metrics.jobPeriodsSinceSuccess.set(labels, periods);
+      else metrics.jobPeriodsSinceSuccess.remove(labels);
     },
     statusWrite: (result) => {
       metrics.statusWrites.inc({ result });
@@ -301,6 +331,16 @@ function observerFor(metrics: Metrics): ReconcileObserver {
       metrics.ledgerUnavailable.set(available ? 0 : 1);
     },
   };
+}
+
+function jobLabels(job: { readonly namespace: string; readonly name: string }): JobLabels {
+  return { namespace: job.namespace, singletonjob: job.name };
+}
+
+/** A follower exports no per-job series: they describe the term that wrote the statuses. */
+function removeJobSeries(metrics: Metrics): void {
+  metrics.jobConsecutiveFailures.reset();
+  metrics.jobPeriodsSinceSuccess.reset();
 }
 
 export function errorText(err: unknown): string {

@@ -662,20 +662,40 @@ function runDueTick(p: Planner, s: Snapshot, schedule: Schedule, anchor: Date, n
   p.claimAndCreate({ kind: 'scheduled', tick: latest, attempt: 1 }, now);
 }
 
-/** The newest occasion's last attempt, if it failed and may be tried again. */
+/**
+ * The newest occasion's last attempt, if it failed and may be tried again: the one finished run
+ * whose occasion is not decided yet (the failure streak in ./status.ts waits for it too).
+ */
+export function retryCandidate(ledger: LedgerView, maxAttempts: number): LedgerRun | undefined {
+  if (maxAttempts <= 1) return undefined;
+  const newest = [...ledger.runs].sort(newestFirst)[0];
+  if (newest === undefined || newest.state !== 'Finished') return undefined;
+  if (newest.outcome === 'Succeeded' || newest.outcome === 'Replaced') return undefined;
+  if (newest.id.attempt >= maxAttempts) return undefined;
+  if (
+    ledger.runs.some((r) => r !== newest && sameOccasion(r.id, newest.id) && r.id.attempt > newest.id.attempt)
+  )
+    return undefined;
+  return newest;
+}
+
+/**
+ * Runs are claimed one after another, so among claims of one instant (a frozen clock, or the
+ * status-only history's claim times, which are approximate) an open run is the newer, and of
+ * two finished ones the one that ended later: the answer never depends on the list's order.
+ */
+function newestFirst(a: LedgerRun, b: LedgerRun): number {
+  return (
+    b.claimedAt.getTime() - a.claimedAt.getTime() ||
+    Number(a.state === 'Finished') - Number(b.state === 'Finished') ||
+    (b.finishedAt?.getTime() ?? 0) - (a.finishedAt?.getTime() ?? 0)
+  );
+}
+
 function retryFailedRun(p: Planner, s: Snapshot, now: Date): void {
   const policy = s.job.policy;
-  if (policy.maxAttempts <= 1) return;
-  const newest = [...p.ledger.runs].sort((a, b) => b.claimedAt.getTime() - a.claimedAt.getTime())[0];
-  if (newest === undefined || newest.state !== 'Finished') return;
-  if (newest.outcome === 'Succeeded' || newest.outcome === 'Replaced') return;
-  if (newest.id.attempt >= policy.maxAttempts) return;
-  if (
-    p.ledger.runs.some(
-      (r) => r !== newest && sameOccasion(r.id, newest.id) && r.id.attempt > newest.id.attempt,
-    )
-  )
-    return;
+  const newest = retryCandidate(p.ledger, policy.maxAttempts);
+  if (newest === undefined) return;
   // The earlier attempt's outcome must be durable before the retry is claimed: a crash between
   // the claim and that record would leave the attempt open, to be re-created and run again.
   const key = runKey(newest.id);

@@ -10,7 +10,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ScheduledSingletonJob } from '../api/types.ts';
-import type { JobRef, NotRunOutcome, RunOutcome } from '../ledger/ledger.ts';
+import type { JobRef, Ledger, NotRunOutcome, RunOutcome } from '../ledger/ledger.ts';
 import type { RunId } from '../run/identity.ts';
 
 export interface JobCache {
@@ -89,10 +89,23 @@ export interface EventSink {
   ): void;
 }
 
+/** What the per-job metrics report of one job after a reconcile. */
+export interface JobHealth {
+  /** status.consecutiveFailures as it now stands. */
+  readonly consecutiveFailures: number;
+  /** Schedule periods since the last success (or creation); undefined while suspended or invalid. */
+  readonly periodsSinceSuccess: number | undefined;
+}
+
 export interface ReconcileObserver {
   podCreated(job: JobRef, run: RunId, skewSeconds: number | undefined): void;
-  runFinished(outcome: RunOutcome): void;
-  ticksNotRun(outcome: NotRunOutcome, count: number): void;
+  /** `durationSeconds`: from the Pod's start to the recorded end; undefined if it never started. */
+  runFinished(outcome: RunOutcome, durationSeconds: number | undefined): void;
+  ticksNotRun(outcome: NotRunOutcome, reason: string, count: number): void;
   statusWrite(result: 'ok' | 'conflict'): void;
   ledgerAvailable(available: boolean): void;
+  /** One ledger write: a PostgreSQL write, or in status-only mode a status write. */
+  ledgerWrite(ledger: Ledger['mode'], seconds: number, ok: boolean): void;
+  /** After each reconcile of a job; undefined once the job is gone or being deleted. */
+  jobHealth(job: { readonly namespace: string; readonly name: string }, health: JobHealth | undefined): void;
 }

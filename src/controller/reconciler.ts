@@ -32,8 +32,11 @@ import { jobView, templateOf } from './job.ts';
 import { OwnWrites } from './own-writes.ts';
 import { plan as realPlan, type Plan, type PlanInput } from './plan.ts';
 import { buildPod, isOwnedBy, isTracked, podView } from './pod.ts';
-import type { EventSink, JobCache, KubeWriter, PodCache, ReconcileObserver } from './ports.ts';
+import type { EventSink, JobCache, JobHealth, KubeWriter, PodCache, ReconcileObserver } from './ports.ts';
 import type { CreateRefusal, JobView, SpecProblem } from './snapshot.ts';
+import { periodsSinceSuccess } from './status.ts';
+import type { ScheduledSingletonJobStatus } from '../api/types.ts';
+import type { Schedule } from '../schedule/index.ts';
 
 export type { EventSink, JobCache, KubeWriter, PodCache, ReconcileObserver } from './ports.ts';
 export { StatusConflictError } from './ports.ts';
@@ -102,6 +105,7 @@ export class Reconciler {
     if (fence === undefined) return {}; // not the leader
     const cached = d.jobs.get(namespace, name);
     if (cached === undefined) {
+      d.observer?.jobHealth({ namespace, name }, undefined);
       await this.releaseOrphans(namespace, name, undefined);
       return {};
     }
@@ -149,6 +153,10 @@ export class Reconciler {
         this.own.wroteJob(before, after);
       },
     ).run();
+    d.observer?.jobHealth(
+      jobRef,
+      healthOf(view, parsed.ok ? parsed.schedule : undefined, result, outcome.status, now),
+    );
     if (outcome.refusal === undefined) this.refusals.delete(jobRef.uid);
     else this.refusals.set(jobRef.uid, outcome.refusal);
     for (const pod of outcome.created) this.own.createdPod(jobRef.uid, pod);
@@ -245,4 +253,22 @@ export class Reconciler {
     this.templateVerdicts.set(view.uid, { generation: view.generation, problem });
     return problem;
   }
+}
+
+/** What the per-job metrics show: nothing for a job being deleted. */
+function healthOf(
+  view: JobView,
+  schedule: Schedule | undefined,
+  result: Plan,
+  status: ScheduledSingletonJobStatus | undefined,
+  now: Date,
+): JobHealth | undefined {
+  if (view.deleting) return undefined;
+  const scheduled = schedule !== undefined && result.problem === undefined && !view.policy.suspend;
+  const lastSuccess = status?.lastSuccessfulTime === undefined ? NaN : Date.parse(status.lastSuccessfulTime);
+  const since = Number.isNaN(lastSuccess) ? view.createdAt : new Date(lastSuccess);
+  return {
+    consecutiveFailures: status?.consecutiveFailures ?? 0,
+    periodsSinceSuccess: scheduled ? periodsSinceSuccess(schedule, since, now) : undefined,
+  };
 }

@@ -4,6 +4,19 @@
  * Conditions follow metav1.Condition: lastTransitionTime changes only when a condition's
  * status changes. The summary is deterministic, so an unchanged job yields an identical status
  * and the shell writes nothing.
+ *
+ * The failure streak (`consecutiveFailures`, `lastFailureTime`; docs/adr/0011-failure-streak.md)
+ * is carried from the prior status and advanced over the finished runs the ledger shows past
+ * `status.ledger.streakCursor`, in the order they ended (runs that end in one instant: in the
+ * order they were seen, then of their claims; the cursor names every run counted at its instant). The count and the
+ * cursor are written together, so a run is counted exactly once whichever write is lost and replayed, and the
+ * bounded history, retention or a switch of ledger cannot change a count already made. An
+ * occasion (a tick or a manual run) counts once, by its last attempt, once no further attempt
+ * can follow: a failed attempt the planner may still retry (plan.ts `retryCandidate`) holds the
+ * cursor until it is retried or superseded. Not guaranteed: a run that ends and leaves the
+ * ledger's recent view (20 runs) before any status write succeeds is never counted; a
+ * `retry.maxAttempts` raised after an occasion was counted can retry it, and that occasion then
+ * counts again by its new last attempt.
  */
 import type {
   ActiveRun,
@@ -13,7 +26,9 @@ import type {
   ScheduledSingletonJobStatus,
 } from '../api/types.ts';
 import type { LedgerRun, LedgerView, NotRunRecord, RunOutcome } from '../ledger/ledger.ts';
-import { accountedUpTo, later, type Plan } from './plan.ts';
+import { accountedUpTo, later, retryCandidate, type Plan } from './plan.ts';
+import { runKey, sameOccasion } from '../run/identity.ts';
+import { ticksBetween, type Schedule } from '../schedule/index.ts';
 import type { CreateRefusal, JobView, PodView } from './snapshot.ts';
 
 export const HISTORY_LIMIT = 20;
@@ -49,6 +64,7 @@ export function summarize(input: SummaryInput): ScheduledSingletonJobStatus {
   // Both carry over from the prior status: the bounded history may drop the runs they name.
   const lastTick = later(lastRunTick, date(input.prior?.lastScheduleTime));
   const latestTick = later(accountedUpTo(ledger), date(input.prior?.ledger?.latestTick));
+  const streak = failureStreak(ledger, input.prior, job.policy.maxAttempts);
 
   const conditionsNow: Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>[] = [
     readyCondition(input),
@@ -98,6 +114,8 @@ export function summarize(input: SummaryInput): ScheduledSingletonJobStatus {
     // The bounded history can push every finished run out (100 Missed ticks after an outage):
     // these two then carry over from the prior status rather than vanish.
     ...latest('lastSuccessfulTime', lastSucceeded?.finishedAt, input.prior?.lastSuccessfulTime),
+    consecutiveFailures: streak.consecutiveFailures,
+    ...(streak.lastFailureTime === undefined ? {} : { lastFailureTime: streak.lastFailureTime }),
     ...(plan.nextTick === undefined || job.policy.suspend ? {} : { nextScheduleTime: iso(plan.nextTick) }),
     ...(lastFinished !== undefined
       ? { lastRun: recordOfRun(lastFinished) }
@@ -125,9 +143,105 @@ export function summarize(input: SummaryInput): ScheduledSingletonJobStatus {
       term: input.term,
       claims: unfinished.map((r) => claimOf(r, input.term)),
       ...(ledger.manualTokens[0] === undefined ? {} : { handledRunNowToken: ledger.manualTokens[0] }),
+      ...(streak.cursor === undefined ? {} : { streakCursor: streak.cursor }),
     },
   };
   return status;
+}
+
+export interface FailureStreak {
+  readonly consecutiveFailures: number;
+  readonly lastFailureTime?: string | undefined;
+  readonly cursor?: StreakCursor | undefined;
+}
+
+type StreakCursor = NonNullable<NonNullable<ScheduledSingletonJobStatus['ledger']>['streakCursor']>;
+
+/**
+ * The prior streak advanced over the runs that ended after its cursor, oldest first. A prior
+ * status without a cursor (a new job, or one written before the streak existed) counts every
+ * finished run the ledger shows.
+ */
+export function failureStreak(
+  ledger: LedgerView,
+  prior: ScheduledSingletonJobStatus | undefined,
+  maxAttempts: number,
+): FailureStreak {
+  let count = prior?.consecutiveFailures ?? 0;
+  let lastFailure = date(prior?.lastFailureTime);
+  let cursor = prior?.ledger?.streakCursor;
+  const from =
+    cursor === undefined
+      ? undefined
+      : { at: Date.parse(cursor.completionTime), pods: new Set(cursor.podNames) };
+  const ended = ledger.runs
+    .filter(
+      (r): r is LedgerRun & { outcome: RunOutcome; finishedAt: Date } =>
+        isFinished(r) && r.finishedAt !== undefined,
+    )
+    .filter((r) => {
+      if (from === undefined) return true;
+      const at = r.finishedAt.getTime();
+      return at > from.at || (at === from.at && !from.pods.has(r.podName));
+    })
+    .sort(
+      (a, b) =>
+        a.finishedAt.getTime() - b.finishedAt.getTime() ||
+        a.claimedAt.getTime() - b.claimedAt.getTime() ||
+        byName(a.podName, b.podName),
+    );
+  const pending = retryCandidate(ledger, maxAttempts);
+  for (const run of ended) {
+    // Everything that ended after a run still awaiting its retry waits with it.
+    if (pending !== undefined && runKey(pending.id) === runKey(run.id)) break;
+    const at = iso(run.finishedAt);
+    cursor =
+      cursor !== undefined && Date.parse(cursor.completionTime) === run.finishedAt.getTime()
+        ? { completionTime: cursor.completionTime, podNames: [...cursor.podNames, run.podName] }
+        : { completionTime: at, podNames: [run.podName] };
+    const superseded = ledger.runs.some((r) => sameOccasion(r.id, run.id) && r.id.attempt > run.id.attempt);
+    if (superseded) continue; // its occasion counts by its last attempt
+    switch (run.outcome) {
+      case 'Succeeded':
+        count = 0;
+        break;
+      case 'Failed':
+      case 'Lost':
+      case 'TimedOut':
+        count++;
+        lastFailure = later(lastFailure, run.finishedAt);
+        break;
+      case 'Replaced':
+        break;
+      default: {
+        const never: never = run.outcome;
+        throw new Error(`unknown outcome ${String(never)}`);
+      }
+    }
+  }
+  return {
+    consecutiveFailures: count,
+    ...(lastFailure === undefined ? {} : { lastFailureTime: iso(lastFailure) }),
+    ...(cursor === undefined ? {} : { cursor }),
+  };
+}
+
+/**
+ * Schedule periods from `since` (the last success, or the job's creation) to `now`. The period
+ * is the interval from the latest tick in (since, now] to the first tick after now, so an
+ * irregular schedule (weekdays only) is measured by the gap it is in: a weekend is one period,
+ * not three. 0 when no tick has come due since `since`: nothing was missed yet.
+ */
+export function periodsSinceSuccess(schedule: Schedule, since: Date, now: Date): number {
+  if (now.getTime() <= since.getTime()) return 0;
+  const before = ticksBetween(schedule, since, now, 0).latest;
+  const after = schedule.next(now);
+  if (before === null || after === null) return 0;
+  return (now.getTime() - since.getTime()) / (after.getTime() - before.getTime());
+}
+
+function byName(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function latest(

@@ -6,11 +6,15 @@
  *   unprefixed names (`process_...`, `nodejs_...`) that dashboards expect.
  * - Each `newMetrics()` builds a fresh Registry (never prom-client's global one), so tests and
  *   several operators in one process do not share counters.
- * - Labels have bounded values: outcomes, results, verbs, resource kinds and HTTP codes, never a
- *   job name or a tick (10,000 jobs would mean 10,000 series per metric).
+ * - Labels have bounded values: outcomes, reasons, results, verbs, resource kinds and HTTP codes,
+ *   never a tick. The two per-job gauges (`namespace`, `singletonjob`) are the exception, and
+ *   bounded by what they report: a job's series exists only while it is failing or overdue, so
+ *   10,000 healthy jobs add none. Their owner (the manager) removes a series when the condition
+ *   ends, when the job is deleted and when its leadership term ends.
  *
- * Does not give: per-job metrics (use the resource's status and Events), or metrics for watches
- * (client-node opens those with fetch, outside the instrumented API client: see api-requests.ts).
+ * Does not give: per-job metrics of healthy jobs (use the resource's status and Events), or
+ * metrics for watches (client-node opens those with fetch, outside the instrumented API client:
+ * see api-requests.ts).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -22,6 +26,11 @@ export type PodCreateResult = 'created' | 'already_exists' | 'forbidden' | 'erro
 export type StatusWriteResult = 'ok' | 'conflict' | 'error';
 export type WatchedResource = 'singletonjobs' | 'pods' | 'leases';
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK';
+export type LedgerKind = 'postgres' | 'status';
+export interface JobLabels {
+  namespace: string;
+  singletonjob: string;
+}
 
 export interface CounterOf<L> {
   inc(labels: L, value?: number): void;
@@ -42,13 +51,30 @@ export interface PlainHistogram {
 export interface HistogramOf<L> {
   observe(labels: L, seconds: number): void;
 }
+export interface GaugeOf<L> {
+  set(labels: L, value: number): void;
+  remove(labels: L): void;
+  /** Removes every series. */
+  reset(): void;
+}
 
 export interface Metrics {
   readonly registry: Registry;
   /** Seconds from a tick's scheduled instant to its Pod's successful create. */
   readonly tickSkew: PlainHistogram;
   readonly runs: CounterOf<{ outcome: RunOutcome }>;
-  readonly ticksNotRun: CounterOf<{ outcome: NotRunOutcome }>;
+  /** `reason` is the record's reason: NoController, DeadlineExceeded, RunActive, Suspended, InvalidSpec. */
+  readonly ticksNotRun: CounterOf<{ outcome: NotRunOutcome; reason: string }>;
+  /** Seconds from a run's Pod start to its recorded end, for runs whose Pod started. */
+  readonly runDuration: HistogramOf<{ outcome: RunOutcome }>;
+  /** One observation per ledger write: a PostgreSQL transaction, or a status write (status-only). */
+  readonly ledgerWriteDuration: HistogramOf<{ ledger: LedgerKind }>;
+  /** Ledger writes that failed, a precondition conflict or a fence refusal included. */
+  readonly ledgerWriteErrors: CounterOf<{ ledger: LedgerKind }>;
+  /** status.consecutiveFailures, only while it is 1 or more. */
+  readonly jobConsecutiveFailures: GaugeOf<JobLabels>;
+  /** Schedule periods since the last success (or creation), only while 2 or more. */
+  readonly jobPeriodsSinceSuccess: GaugeOf<JobLabels>;
   readonly podCreates: CounterOf<{ result: PodCreateResult }>;
   readonly reconcileDuration: PlainHistogram;
   readonly reconcileErrors: PlainCounter;
@@ -78,6 +104,8 @@ export interface Metrics {
 // The skew budget is "p99 under 1 s" with 100 jobs due together: resolve well below a second.
 const skewBuckets = [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30, 60];
 const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+// Runs last from seconds (a probe) to hours (a nightly export).
+const runBuckets = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14_400, 43_200, 86_400];
 
 export function newMetrics(options: { readonly processMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
@@ -87,6 +115,25 @@ export function newMetrics(options: { readonly processMetrics?: boolean } = {}):
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
     new Counter<L>({ name, help, labelNames, registers });
   const gauge = (name: string, help: string) => new Gauge({ name, help, registers });
+  const jobGauge = (name: string, help: string): GaugeOf<JobLabels> => {
+    const g = new Gauge<keyof JobLabels>({
+      name,
+      help,
+      labelNames: ['namespace', 'singletonjob'],
+      registers,
+    });
+    return {
+      set: (labels, value) => {
+        g.set(labels, value);
+      },
+      remove: (labels) => {
+        g.remove(labels);
+      },
+      reset: () => {
+        g.reset();
+      },
+    };
+  };
   const histogram = <L extends string>(
     name: string,
     help: string,
@@ -102,9 +149,36 @@ export function newMetrics(options: { readonly processMetrics?: boolean } = {}):
       skewBuckets,
     ),
     runs: counter('ssj_runs_total', 'Runs finished, by recorded outcome.', ['outcome']),
-    ticksNotRun: counter('ssj_ticks_not_run_total', 'Ticks recorded without a run (Skipped or Missed).', [
-      'outcome',
-    ]),
+    ticksNotRun: counter(
+      'ssj_ticks_not_run_total',
+      'Ticks recorded without a run (Skipped or Missed), by outcome and reason.',
+      ['outcome', 'reason'],
+    ),
+    runDuration: histogram(
+      'ssj_run_duration_seconds',
+      "Seconds from a run's Pod start to its recorded end, by outcome.",
+      runBuckets,
+      ['outcome'],
+    ),
+    ledgerWriteDuration: histogram(
+      'ssj_ledger_write_duration_seconds',
+      'Seconds one ledger write took (a PostgreSQL transaction, or a status write in status-only mode).',
+      latencyBuckets,
+      ['ledger'],
+    ),
+    ledgerWriteErrors: counter(
+      'ssj_ledger_write_errors_total',
+      'Ledger writes that failed, precondition conflicts and fence refusals included.',
+      ['ledger'],
+    ),
+    jobConsecutiveFailures: jobGauge(
+      'ssj_job_consecutive_failures',
+      "A job's status.consecutiveFailures; a series exists only while it is 1 or more.",
+    ),
+    jobPeriodsSinceSuccess: jobGauge(
+      'ssj_job_periods_since_success',
+      "Schedule periods since a job's last success (or creation); a series exists only while 2 or more, for jobs neither suspended nor invalid.",
+    ),
     podCreates: counter('ssj_pod_creates_total', 'Pod create calls, by result.', ['result']),
     reconcileDuration: histogram(
       'ssj_reconcile_duration_seconds',

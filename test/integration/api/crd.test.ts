@@ -390,7 +390,7 @@ describe('the ScheduledSingletonJob CRD on a real API server', () => {
     const [header, row] = out.trimEnd().split('\n');
     assert.match(
       header ?? '',
-      /^NAME\s+SCHEDULE\s+TIMEZONE\s+SUSPEND\s+ACTIVE\s+LAST SCHEDULE\s+NEXT\s+LAST RESULT\s+AGE$/,
+      /^NAME\s+SCHEDULE\s+TIMEZONE\s+SUSPEND\s+ACTIVE\s+LAST SCHEDULE\s+NEXT\s+LAST RESULT\s+FAILURES\s+AGE$/,
     );
     assert.match(row ?? '', /^columns\s+0 2 \* \* \*\s+Europe\/Berlin\s+false\s/);
     const long = await kubectl(['get', 'singletonjobs.ssj.dev', '-n', namespace, name, '-o', 'name']);

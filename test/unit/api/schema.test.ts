@@ -134,12 +134,26 @@ describe('the ScheduledSingletonJob CRD', () => {
     assert.deepEqual(statusSchema.properties['conditions']?.['x-kubernetes-list-map-keys'], ['type']);
   });
 
-  it('prints the columns kubectl get ssj shows, NEXT as a string so a future time reads well', () => {
+  it('prints the columns kubectl get ssj shows, NEXT as a string so a future time reads well, and the failure streak', () => {
     assert.deepEqual(
       printerColumns.map((c) => c.name.toUpperCase()),
-      ['SCHEDULE', 'TIMEZONE', 'SUSPEND', 'ACTIVE', 'LAST SCHEDULE', 'NEXT', 'LAST RESULT', 'AGE'],
+      [
+        'SCHEDULE',
+        'TIMEZONE',
+        'SUSPEND',
+        'ACTIVE',
+        'LAST SCHEDULE',
+        'NEXT',
+        'LAST RESULT',
+        'FAILURES',
+        'AGE',
+      ],
     );
     const byName = new Map(printerColumns.map((c) => [c.name, c]));
+    assert.equal(byName.get('Failures')?.jsonPath, '.status.consecutiveFailures');
+    assert.equal(byName.get('Failures')?.type, 'integer');
+    assert.equal(statusSchema.properties?.['consecutiveFailures']?.minimum, 0);
+    assert.equal(statusSchema.properties['lastFailureTime']?.format, 'date-time');
     assert.equal(byName.get('Next')?.type, 'string');
     assert.equal(byName.get('Last Schedule')?.type, 'date');
     assert.equal(byName.get('Active')?.jsonPath, '.status.active.podName');

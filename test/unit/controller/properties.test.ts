@@ -22,7 +22,15 @@ import fc from 'fast-check';
 import type { Invariant } from './sim/invariants.ts';
 import { MUTATIONS, type Mutation } from './sim/mutations.ts';
 import { configArb, stepsArb, type ConfigOptions } from './sim/scenario.ts';
-import { runScenario, START, World, type Report, type Step, type WorldConfig } from './sim/world.ts';
+import {
+  BASE_CONFIG,
+  runScenario,
+  START,
+  World,
+  type Report,
+  type Step,
+  type WorldConfig,
+} from './sim/world.ts';
 
 // CI runs a fixed sample, so a red run is a regression anyone can reproduce, not a new random
 // find; `make test-explore` draws fresh seeds and more runs (SSJ_PROPERTY_SEED=random).
@@ -31,22 +39,7 @@ const SEED = SEED_SETTING === 'random' ? undefined : Number(SEED_SETTING);
 const NUM_RUNS = Number(process.env['SSJ_PROPERTY_RUNS'] ?? '100');
 const MAX_STEPS = 100;
 
-/** The job most counterexamples shrank to: a 2-second schedule, Forbid, no retries, no Pods kept. */
-const BASE: WorldConfig = {
-  schedule: '*/2 * * * * *',
-  periodMs: 2000,
-  concurrencyPolicy: 'Forbid',
-  maxAttempts: 1,
-  backoffSeconds: 0,
-  maxPendingSeconds: undefined,
-  startingDeadlineSeconds: undefined,
-  successfulRunsHistoryLimit: 0,
-  failedRunsHistoryLimit: 0,
-  ledger: 'status',
-  processes: 1,
-  admission: false,
-  createdOffsetMs: 0,
-};
+const BASE = BASE_CONFIG;
 
 interface Story {
   readonly config: WorldConfig;
@@ -376,6 +369,7 @@ describe('the checkers catch deliberately broken controllers (a checker that can
     'release before record': 'tracked until recorded',
     'retry while an attempt may run': 'retries',
     'drop the finalizer': 'tracked until recorded',
+    'forget the streak cursor': 'failure streak',
   };
   for (const mutation of MUTATIONS) {
     for (const { name, options } of settings) {

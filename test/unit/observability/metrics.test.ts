@@ -54,7 +54,7 @@ describe('metrics', () => {
   it('exposes values in the Prometheus text format', async () => {
     const m = newMetrics({ processMetrics: false });
     m.tickSkew.observe(0.042);
-    m.ticksNotRun.inc({ outcome: 'Missed' }, 3);
+    m.ticksNotRun.inc({ outcome: 'Missed', reason: 'NoController' }, 3);
     m.podCreates.inc({ result: 'already_exists' });
     m.watchEvents.inc({ resource: 'pods', type: 'ADDED' });
     m.leader.set(1);
@@ -64,7 +64,7 @@ describe('metrics', () => {
     assert.match(text, /^# TYPE ssj_tick_skew_seconds histogram$/m);
     assert.match(text, /^ssj_tick_skew_seconds_bucket\{le="0.05"\} 1$/m);
     assert.match(text, /^ssj_tick_skew_seconds_bucket\{le="0.025"\} 0$/m);
-    assert.match(text, /^ssj_ticks_not_run_total\{outcome="Missed"\} 3$/m);
+    assert.match(text, /^ssj_ticks_not_run_total\{outcome="Missed",reason="NoController"\} 3$/m);
     assert.match(text, /^ssj_pod_creates_total\{result="already_exists"\} 1$/m);
     assert.match(text, /^ssj_watch_events_total\{resource="pods",type="ADDED"\} 1$/m);
     assert.match(text, /^ssj_leader 1$/m);

@@ -17,7 +17,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { LABEL_JOB } from '../../../../src/api/types.ts';
 import type { FaultPoint } from '../../../../src/controller/faults.ts';
 import type { Plan, PlanInput } from '../../../../src/controller/plan.ts';
-import type { EventSink, KubeWriter } from '../../../../src/controller/ports.ts';
+import type { EventSink, KubeWriter, ReconcileObserver } from '../../../../src/controller/ports.ts';
 import { Reconciler } from '../../../../src/controller/reconciler.ts';
 import type { Fence, Ledger } from '../../../../src/ledger/ledger.ts';
 import { statusLedger } from '../../../../src/ledger/status-ledger.ts';
@@ -46,6 +46,8 @@ export interface ProcessEnv {
   readonly plan?: ((input: PlanInput) => Plan) | undefined;
   /** A deliberately broken view of the API server (./mutations.ts). */
   readonly wrapKube?: ((kube: KubeWriter) => KubeWriter) | undefined;
+  /** Receives what the reconciler reports to the metrics. */
+  readonly observer?: ReconcileObserver | undefined;
 }
 
 interface Pending {
@@ -134,6 +136,7 @@ export class ControllerProcess {
       now: () => new Date(env.clock()),
       fence: () => (this.dead ? undefined : this.fence),
       plan: env.plan,
+      observer: env.observer,
       fault: (point) => {
         if (this.armed !== point) return;
         this.armed = undefined;

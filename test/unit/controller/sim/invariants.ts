@@ -17,6 +17,9 @@
  *   of its run, and none while another Pod of the job could still run (plan.ts's contract).
  * - The world checks, as each Pod object goes, that its run's outcome was already committed
  *   (the tracking finalizer's promise).
+ * - checkStreak: every committed status's consecutiveFailures is the failure streak of the
+ *   occasions (ticks, manual runs) decided up to its cursor, computed from everything ever
+ *   committed: each occasion once, by its last attempt.
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { RunRecord, ScheduledSingletonJobStatus } from '../../../../src/api/types.ts';
@@ -48,7 +51,9 @@ export type Invariant =
   /** ledger.ts: a claim is seen by every later load (nothing resets the ledger in this world). */
   | 'the ledger remembers'
   /** Liveness: with the chaos over, one healthy leader settles everything. */
-  | 'quiescence';
+  | 'quiescence'
+  /** status.ts: consecutiveFailures counts each decided occasion once, by its last attempt. */
+  | 'failure streak';
 
 export interface Violation {
   readonly invariant: Invariant;
@@ -64,6 +69,12 @@ export interface LoggedRun {
   /** The furthest state ever committed: Claimed, Created, Running or Finished. */
   state: string;
   outcome: string | undefined;
+  /** When the committed outcome says the run ended (ms). */
+  endedAt: number | undefined;
+  /** Which committed status first showed the outcome (its index), if one did. */
+  shownIn: number | undefined;
+  /** When the run was claimed (ms), if a committed claim said so. */
+  claimedAt?: number | undefined;
 }
 
 export interface LoggedNotRun {
@@ -74,6 +85,8 @@ export interface LoggedNotRun {
 }
 
 const STATES = ['Claimed', 'Created', 'Running', 'Finished'];
+/** The `where` of records from the PostgreSQL-semantics store rather than a status. */
+export const STORE = 'the ledger store';
 
 export class OutcomeLog {
   readonly runs = new Map<string, LoggedRun>();
@@ -81,6 +94,8 @@ export class OutcomeLog {
   private readonly violations: Violation[];
   /** Runs whose outcome change was reported already (once is enough). */
   private readonly reported = new Set<string>();
+  /** Committed statuses seen so far. */
+  private statuses = 0;
 
   constructor(violations: Violation[]) {
     this.violations = violations;
@@ -97,6 +112,7 @@ export class OutcomeLog {
     outcome: string | undefined,
     where: string,
     livePod: (name: string) => V1Pod | undefined,
+    endedAt?: number,
   ): void {
     const key = runKey(id);
     const known = this.runs.get(key);
@@ -125,11 +141,17 @@ export class OutcomeLog {
         );
       }
     }
+    const shownIn = outcome === undefined || where === STORE ? undefined : this.statuses;
     if (known === undefined) {
-      this.runs.set(key, { key, id, podName, state, outcome });
+      const ended = outcome === undefined ? undefined : endedAt;
+      this.runs.set(key, { key, id, podName, state, outcome, endedAt: ended, shownIn });
       return;
     }
     if (STATES.indexOf(state) > STATES.indexOf(known.state)) known.state = state;
+    if (known.outcome === undefined && outcome !== undefined) {
+      known.endedAt = endedAt;
+      known.shownIn = shownIn;
+    }
     known.outcome ??= outcome;
   }
 
@@ -157,9 +179,13 @@ export class OutcomeLog {
     where: string,
     livePod: (name: string) => V1Pod | undefined,
   ): void {
+    this.statuses++;
     for (const c of status?.ledger?.claims ?? []) {
       const id = idOf(c.tick, c.manualToken, c.attempt);
-      if (id !== undefined) this.run(id, c.podName, c.state ?? 'Claimed', undefined, where, livePod);
+      if (id === undefined) continue;
+      this.run(id, c.podName, c.state ?? 'Claimed', undefined, where, livePod);
+      const logged = this.runs.get(runKey(id));
+      if (logged !== undefined) logged.claimedAt ??= ms(c.claimedAt);
     }
     for (const r of status?.history ?? []) this.record(r, where, livePod);
   }
@@ -176,8 +202,77 @@ export class OutcomeLog {
     }
     const id = idOf(r.tick, r.manualToken, r.attempt);
     if (id === undefined || r.podName === undefined) return;
-    this.run(id, r.podName, 'Finished', r.outcome, where, livePod);
+    this.run(id, r.podName, 'Finished', r.outcome, where, livePod, ms(r.completionTime));
   }
+}
+
+/** What one committed status said of the streak. */
+export interface StreakCommit {
+  readonly where: string;
+  readonly consecutiveFailures: number | undefined;
+  readonly cursor: { readonly completionTime: string; readonly podNames: readonly string[] } | undefined;
+}
+
+/**
+ * Each committed streak against the one the whole committed record implies: the occasions
+ * whose last attempt ended before the status's cursor, or at its instant and named by it,
+ * each by the outcome of that last attempt, in the order they ended (ties in the order a
+ * status first showed them, `shownIn`, then of their claims); Failed, Lost and TimedOut extend the streak,
+ * Succeeded resets it, Replaced leaves it. Occasions whose last attempt has no committed
+ * outcome (the bounded status history dropped it) are left out: the controller never saw
+ * them end either.
+ */
+export function checkStreak(
+  runs: Iterable<LoggedRun>,
+  commits: readonly StreakCommit[],
+  shownIn: (key: string) => number | undefined,
+): Violation[] {
+  const last = new Map<string, LoggedRun>();
+  for (const r of runs) {
+    const occasion = r.id.kind === 'scheduled' ? `t${r.id.tick.getTime()}` : `m${r.id.token}`;
+    const known = last.get(occasion);
+    if (known === undefined || r.id.attempt > known.id.attempt) last.set(occasion, r);
+  }
+  const seen = (r: LoggedRun): number => shownIn(r.key) ?? Number.MAX_SAFE_INTEGER;
+  const finals = [...last.values()]
+    .filter((r): r is LoggedRun & { endedAt: number } => r.outcome !== undefined && r.endedAt !== undefined)
+    .sort(
+      (a, b) =>
+        a.endedAt - b.endedAt ||
+        seen(a) - seen(b) ||
+        (a.claimedAt ?? 0) - (b.claimedAt ?? 0) ||
+        (a.podName < b.podName ? -1 : a.podName > b.podName ? 1 : 0),
+    );
+  const out: Violation[] = [];
+  for (const c of commits) {
+    if (c.cursor === undefined) {
+      if ((c.consecutiveFailures ?? 0) !== 0)
+        out.push(
+          violation('failure streak', `${c.where}: ${c.consecutiveFailures ?? 0} failures and no cursor`),
+        );
+      continue;
+    }
+    const at = new Date(c.cursor.completionTime).getTime();
+    const tied = new Set(c.cursor.podNames);
+    let streak = 0;
+    const counted: string[] = [];
+    for (const r of finals) {
+      if (r.endedAt > at || (r.endedAt === at && !tied.has(r.podName))) continue;
+      counted.push(`${r.podName} ${r.outcome ?? '?'}`);
+      if (r.outcome === 'Succeeded') streak = 0;
+      else if (r.outcome === 'Failed' || r.outcome === 'Lost' || r.outcome === 'TimedOut') streak++;
+    }
+    if (streak !== c.consecutiveFailures) {
+      out.push(
+        violation(
+          'failure streak',
+          `${c.where}: consecutiveFailures ${String(c.consecutiveFailures)}, but the occasions decided up to ${c.cursor.completionTime} (${counted.slice(-6).join(', ')}) give ${streak}`,
+        ),
+      );
+      return out; // the first is enough: later ones follow from it
+    }
+  }
+  return out;
 }
 
 export interface TickCheck {

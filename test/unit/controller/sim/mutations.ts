@@ -20,6 +20,8 @@ export const MUTATIONS = [
   'retry while an attempt may run',
   /** Creates Pods without the tracking finalizer. */
   'drop the finalizer',
+  /** Writes the status without the streak's cursor, so every rewrite counts the history again. */
+  'forget the streak cursor',
 ] as const;
 
 export type Mutation = (typeof MUTATIONS)[number];
@@ -47,6 +49,17 @@ export function mutationOf(m: Mutation | undefined): Mutated {
             const stripped = structuredClone(pod);
             if (stripped.metadata !== undefined) stripped.metadata.finalizers = [];
             return kube.createPod(stripped);
+          },
+        }),
+      };
+    case 'forget the streak cursor':
+      return {
+        wrapKube: (kube) => ({
+          ...kube,
+          replaceJobStatus: (job) => {
+            const forgetful = structuredClone(job);
+            if (forgetful.status?.ledger !== undefined) delete forgetful.status.ledger.streakCursor;
+            return kube.replaceJobStatus(forgetful);
           },
         }),
       };

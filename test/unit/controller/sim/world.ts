@@ -13,13 +13,22 @@ import { runOfPod } from '../../../../src/controller/pod.ts';
 import { HISTORY_LIMIT, RUNS_KEPT } from '../../../../src/controller/status.ts';
 import { runKey } from '../../../../src/run/identity.ts';
 import type { FaultPoint } from '../../../../src/controller/faults.ts';
-import type { EventSink } from '../../../../src/controller/ports.ts';
+import type { EventSink, ReconcileObserver } from '../../../../src/controller/ports.ts';
 import { ANNOTATION_RUN_NOW, FINALIZER_RUN_RECORD } from '../../../../src/api/types.ts';
 import { mutationOf, type Mutation } from './mutations.ts';
 import { parseSchedule, ScheduleCache, type Schedule } from '../../../../src/schedule/index.ts';
 import { ApiServer, NAMESPACE } from './api-server.ts';
 import { ControllerProcess, type Fault } from './controller.ts';
-import { checkPods, checkTicks, OutcomeLog, violation, type Violation } from './invariants.ts';
+import {
+  checkPods,
+  checkStreak,
+  checkTicks,
+  OutcomeLog,
+  STORE,
+  violation,
+  type StreakCommit,
+  type Violation,
+} from './invariants.ts';
 import { MemoryLedgerStore } from './memory-ledger.ts';
 
 export const JOB = 'job';
@@ -48,7 +57,26 @@ export interface WorldConfig {
   readonly createdOffsetMs: number;
   /** A deliberately broken controller (./mutations.ts): the checkers must catch it. */
   readonly mutation?: Mutation | undefined;
+  /** Receives what every process's reconciler reports to the metrics. */
+  readonly observer?: ReconcileObserver | undefined;
 }
+
+/** The job most counterexamples shrank to: a 2-second schedule, Forbid, no retries, no Pods kept. */
+export const BASE_CONFIG: WorldConfig = {
+  schedule: '*/2 * * * * *',
+  periodMs: 2000,
+  concurrencyPolicy: 'Forbid',
+  maxAttempts: 1,
+  backoffSeconds: 0,
+  maxPendingSeconds: undefined,
+  startingDeadlineSeconds: undefined,
+  successfulRunsHistoryLimit: 0,
+  failedRunsHistoryLimit: 0,
+  ledger: 'status',
+  processes: 1,
+  admission: false,
+  createdOffsetMs: 0,
+};
 
 export type PodAct = 'start' | 'succeed' | 'fail' | 'evict' | 'delete' | 'terminate' | 'forceRemove';
 
@@ -118,6 +146,8 @@ export class World {
   private readonly reportedRunning = new Set<string>();
   private restarts = 0;
   private retired = { reconciles: 0, failures: 0 };
+  /** The streak every committed status showed, in commit order. */
+  private readonly streaks: StreakCommit[] = [];
   private readonly events: EventSink;
 
   constructor(config: WorldConfig) {
@@ -128,9 +158,13 @@ export class World {
     this.storeLog = new OutcomeLog(this.violations);
     this.server = new ApiServer(clock, {
       statusCommitted: (job) => {
-        this.statusLog.status(job.status, `status rv ${job.metadata?.resourceVersion ?? '?'}`, (n) =>
-          this.server.getPod(n),
-        );
+        const where = `status rv ${job.metadata?.resourceVersion ?? '?'}`;
+        this.statusLog.status(job.status, where, (n) => this.server.getPod(n));
+        this.streaks.push({
+          where,
+          consecutiveFailures: job.status?.consecutiveFailures,
+          cursor: job.status?.ledger?.streakCursor,
+        });
       },
       ledgerClaimed: (pod) => this.ledgerClaimed(pod),
       podRemoved: (pod) => {
@@ -141,8 +175,14 @@ export class World {
       config.ledger === 'postgres'
         ? new MemoryLedgerStore(clock, {
             finished: (_uid, run) => {
-              this.storeLog.run(run.id, run.podName, 'Finished', run.outcome, 'the ledger store', (n) =>
-                this.server.getPod(n),
+              this.storeLog.run(
+                run.id,
+                run.podName,
+                'Finished',
+                run.outcome,
+                STORE,
+                (n) => this.server.getPod(n),
+                run.finishedAt?.getTime(),
               );
             },
           })
@@ -217,6 +257,7 @@ export class World {
     return new ControllerProcess(
       {
         ...mutation,
+        observer: this.config.observer,
         server: this.server,
         clock: () => this.now,
         schedules: this.schedules,
@@ -476,6 +517,9 @@ export class World {
       horizon: this.store === undefined ? this.statusHorizon() : undefined,
     });
     violations.push(...ticks.violations);
+    violations.push(
+      ...checkStreak(log.runs.values(), this.streaks, (key) => this.statusLog.runs.get(key)?.shownIn),
+    );
     const live = this.server.livePodsOf(JOB).map((p) => p.metadata?.name ?? '');
     if (live.length > 0)
       violations.push(violation('quiescence', `pods still live at quiescence: ${live.join(', ')}`));
@@ -532,8 +576,12 @@ export class World {
     const log = new OutcomeLog(this.violations);
     const store = this.store;
     if (store === undefined) return log;
-    for (const r of store.runs.values())
-      log.run(r.id, r.podName, r.state, r.outcome, 'the ledger store', () => undefined);
+    for (const r of store.runs.values()) {
+      log.run(r.id, r.podName, r.state, r.outcome, STORE, () => undefined, r.finishedAt?.getTime());
+      const logged = log.runs.get(runKey(r.id));
+      if (logged !== undefined) logged.claimedAt = r.claimedAt.getTime();
+    }
+
     for (const n of store.notRun.values()) {
       log.notRunRecord(
         {
@@ -542,7 +590,7 @@ export class World {
           lastTick: n.lastTick.getTime(),
           count: n.count,
         },
-        'the ledger store',
+        STORE,
       );
     }
     return log;

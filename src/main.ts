@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     { logger: log },
   );
 
-  await waitForCrd(kc, log);
+  await waitForCrd(kc, log, options.namespace);
 
   // Terms (DESIGN.md, invariant 3; ADRs 0007, 0009). Elected: each leadership of the Lease is a
   // term, numbered by the Lease's leaseTransitions and raised in the PostgreSQL fence row (keyed
@@ -259,12 +259,18 @@ function kubeConfigOrExit(options: Options, log: Logger): KubeConfig {
   }
 }
 
-/** Waits for the API server; exits when it answers that the CRD is missing or unreadable. */
-async function waitForCrd(kc: KubeConfig, log: Logger): Promise<void> {
+/**
+ * Waits for the API server; exits when it answers that the CRD is missing or unreadable. Lists
+ * where the operator will watch (`namespace`, '' = everywhere), so that an install scoped to one
+ * namespace (a RoleBinding, not a ClusterRoleBinding) can start.
+ */
+async function waitForCrd(kc: KubeConfig, log: Logger, namespace: string): Promise<void> {
   const api = kc.makeApiClient(CustomObjectsApi);
+  const where = { group: GROUP, version: VERSION, plural: PLURAL, limit: 1 };
   for (let attempt = 0; ; attempt++) {
     try {
-      await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, limit: 1 });
+      if (namespace === '') await api.listClusterCustomObject(where);
+      else await api.listNamespacedCustomObject({ ...where, namespace });
       return;
     } catch (err) {
       const e = classify(err);

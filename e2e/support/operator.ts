@@ -17,6 +17,13 @@
  *   `kill()` sends SIGKILL (a crash); both are idempotent. Any operator still running when the test
  *   process exits is SIGKILLed, so none outlives the suite even when an `after` hook is skipped.
  *
+ * - The process authenticates as the deployed ServiceAccount ssj-system/ssj-operator, with a
+ *   TokenRequest token, never as admin, so a verb missing from config/rbac fails the test that
+ *   needs it. Once per test process, config/rbac is applied (server-side) and the token minted;
+ *   once per namespace, the leader-election Role and RoleBinding of config/rbac (read from it,
+ *   not copied) are created in that namespace too, where these operators keep their Lease. The
+ *   tests themselves keep the admin kubeconfig: they act as the user and as the kubelet. A
+ *   `KUBECONFIG` in `options.env` (a test's private API server) is used as it is, unchanged.
  * - Several processes of one test (`Scenario.startReplica`) are replicas: they share the test's
  *   namespace and so its leader Lease, and elect one leader among them. `identity` is each
  *   one's holder identity (from its `joining the leader election` line), `metric(name)` reads a
@@ -24,11 +31,14 @@
  *   `signal('SIGCONT')` freeze and thaw it (a frozen process is thawed before `stop()`), and
  *   `receivedAt[i]` is the local time `logs[i]` arrived.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { kubeconfigPath, REPOSITORY_ROOT } from '../../test/support/kube.ts';
+import { KubeConfig } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { kubeconfigPath, kubectlPath, REPOSITORY_ROOT } from '../../test/support/kube.ts';
 
 export interface OperatorOptions {
   /** The namespace watched (`--namespace`), also the leader election namespace. */
@@ -101,7 +111,7 @@ export class OperatorProcess {
       if (value === undefined || key === 'DATABASE_URL' || key.startsWith('SSJ_')) continue;
       env[key] = value;
     }
-    env['KUBECONFIG'] = kubeconfigPath();
+    env['KUBECONFIG'] = options.env?.['KUBECONFIG'] ?? operatorKubeconfig(options.namespace);
     if (options.databaseUrl !== undefined) env['DATABASE_URL'] = options.databaseUrl;
     Object.assign(env, options.env ?? {});
     const args = [
@@ -134,7 +144,7 @@ export class OperatorProcess {
     if (stdout === null || stderr === null) throw new Error('operator spawned without pipes');
     createInterface({ input: stdout }).on('line', (line) => {
       this.file.write(`${line}\n`);
-      this.logs.push(parseLine(line));
+      this.logs.push(parseLogLine(line));
       this.receivedAt.push(Date.now());
       this.notify();
     });
@@ -309,6 +319,9 @@ export function spawnOperator(options: OperatorOptions): OperatorProcess {
 
 /** Spawns the operator and waits until it logs `controller started`. */
 export async function startOperator(options: OperatorOptions): Promise<OperatorProcess> {
+  // The namespace's Role and RoleBinding are applied without blocking the test's event loop
+  // (its Pod recorder, its kubelet); the constructor then finds them done.
+  if (options.env?.['KUBECONFIG'] === undefined) await prepareIdentity(options.namespace);
   const op = new OperatorProcess(options);
   try {
     await op.waitForLog(
@@ -327,7 +340,8 @@ export function describeExit(result: ExitResult): string {
   return result.signal !== null ? `signal ${result.signal}` : `code ${String(result.code)}`;
 }
 
-function parseLine(line: string): LogLine {
+/** One stdout line of the operator: its JSON log record, or the raw text with `level: 'text'`. */
+export function parseLogLine(line: string): LogLine {
   try {
     const parsed: unknown = JSON.parse(line);
     if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
@@ -338,4 +352,142 @@ function parseLine(line: string): LogLine {
     // not JSON: kept as text below
   }
   return { msg: line, level: 'text' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The operator's identity: the ServiceAccount config/rbac deploys, with a token of its own.
+
+const RBAC_DIR = join(REPOSITORY_ROOT, 'config/rbac');
+const LEADER_ELECTION_ROLE = 'ssj-operator-leader-election';
+const TOKEN_DURATION = '12h';
+
+interface Identity {
+  /** A kubeconfig file: the test cluster's server and CA, the ServiceAccount's token. */
+  readonly kubeconfig: string;
+  /** config/rbac's leader-election Role and the bindings to it, without a namespace. */
+  readonly leaderElection: readonly Record<string, unknown>[];
+}
+
+let identity: Identity | undefined;
+const boundNamespaces = new Set<string>();
+const binding = new Map<string, Promise<void>>();
+
+/** kubectl with the tests' (admin) kubeconfig, blocking. */
+function kubectlSync(args: readonly string[], input?: string): string {
+  return execFileSync(kubectlPath(), ['--kubeconfig', kubeconfigPath(), ...args], {
+    encoding: 'utf8',
+    input,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
+/** kubectl with the tests' (admin) kubeconfig, without blocking the event loop. */
+function kubectlAsync(args: readonly string[], input: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(kubectlPath(), ['--kubeconfig', kubeconfigPath(), ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code === 0) resolve(out);
+      else reject(new Error(`kubectl ${args.join(' ')} exited with ${String(code)}: ${err.trim()}`));
+    });
+    child.stdin.end(input);
+  });
+}
+
+/**
+ * Applies config/rbac and mints a token, once per test process. Blocking (about a second, before
+ * the process's first operator starts), so that the synchronous `spawnOperator` can use it too.
+ */
+function establishIdentity(): Identity {
+  const objects = parseAllDocuments(kubectlSync(['kustomize', RBAC_DIR]))
+    .map((doc) => doc.toJS() as Record<string, unknown> | null)
+    .filter((o): o is Record<string, unknown> => typeof o?.['kind'] === 'string');
+  const meta = (o: Record<string, unknown> | undefined): { name?: string; namespace?: string } =>
+    o?.['metadata'] ?? {};
+  const { name, namespace } = meta(objects.find((o) => o['kind'] === 'ServiceAccount'));
+  if (name === undefined || namespace === undefined) throw new Error(`no ServiceAccount in ${RBAC_DIR}`);
+  // config/rbac holds no Namespace (config/manager does); the local cluster has one already.
+  if (kubectlSync(['get', 'namespace', namespace, '--ignore-not-found', '-o', 'name']).trim() === '') {
+    kubectlSync(['create', 'namespace', namespace]);
+  }
+  kubectlSync(['apply', '--server-side', '--force-conflicts', '-k', RBAC_DIR]);
+  const token = kubectlSync([
+    'create',
+    'token',
+    name,
+    `--namespace=${namespace}`,
+    `--duration=${TOKEN_DURATION}`,
+  ]).trim();
+  if (token === '') throw new Error(`kubectl create token ${namespace}/${name} printed no token`);
+
+  const admin = new KubeConfig();
+  admin.loadFromFile(kubeconfigPath());
+  const cluster = admin.getCurrentCluster();
+  if (cluster === null) throw new Error(`${kubeconfigPath()} names no current cluster`);
+  const user = `${namespace}/${name}`;
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ ...cluster, name: 'test' }],
+    users: [{ name: user, token }],
+    contexts: [{ name: 'test', cluster: 'test', user }],
+    currentContext: 'test',
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'ssj-e2e-operator-'));
+  process.on('exit', () => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, kc.exportConfig(), { mode: 0o600 });
+
+  const role = objects.find((o) => o['kind'] === 'Role' && meta(o).name === LEADER_ELECTION_ROLE);
+  if (role === undefined) throw new Error(`no Role ${LEADER_ELECTION_ROLE} in ${RBAC_DIR}`);
+  const bindings = objects.filter(
+    (o) => o['kind'] === 'RoleBinding' && (o['roleRef'] as { name?: string }).name === LEADER_ELECTION_ROLE,
+  );
+  if (bindings.length === 0) throw new Error(`no RoleBinding to ${LEADER_ELECTION_ROLE} in ${RBAC_DIR}`);
+  return { kubeconfig, leaderElection: [role, ...bindings] };
+}
+
+/** config/rbac's leader-election Role and its bindings, moved to `namespace`, as a List. */
+function leaderElectionIn(id: Identity, namespace: string): string {
+  const items = id.leaderElection.map((o) => ({
+    ...o,
+    metadata: { ...(o['metadata'] as Record<string, unknown>), namespace },
+  }));
+  return JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
+}
+
+const APPLY = ['apply', '--server-side', '--force-conflicts', '-f', '-'];
+
+/** What an operator of `namespace` needs, without blocking once the identity exists. */
+async function prepareIdentity(namespace: string): Promise<void> {
+  identity ??= establishIdentity();
+  const id = identity;
+  if (boundNamespaces.has(namespace)) return;
+  let pending = binding.get(namespace);
+  if (pending === undefined) {
+    pending = kubectlAsync(APPLY, leaderElectionIn(id, namespace)).then(() => {
+      boundNamespaces.add(namespace);
+    });
+    binding.set(namespace, pending);
+    // A failure is reported to the caller that awaits it; the next start tries again.
+    pending.catch(() => binding.delete(namespace));
+  }
+  await pending;
+}
+
+/** The kubeconfig an operator of `namespace` runs with; does, blocking, what is not done yet. */
+function operatorKubeconfig(namespace: string): string {
+  identity ??= establishIdentity();
+  if (!boundNamespaces.has(namespace)) {
+    kubectlSync(APPLY, leaderElectionIn(identity, namespace));
+    boundNamespaces.add(namespace);
+  }
+  return identity.kubeconfig;
 }

@@ -1,0 +1,268 @@
+/**
+ * The operator's image without a container engine: the tree the Dockerfile puts in /app,
+ * installed from the Dockerfile's own instructions, and an OCI bundle that runc runs it in.
+ *
+ * Guarantees:
+ * - `productionTree(app)`: `app/` holds what the image's /app holds. package.json; node_modules
+ *   from the Dockerfile's own `RUN npm ci ...` line (read from the Dockerfile, run in `app/` with
+ *   npm's default cache, ~/.npm, so a rerun downloads nothing); the files of src/ that
+ *   .dockerignore lets into the build context. Nothing comes from the repository's node_modules,
+ *   and package-lock.json is removed again (the final stage does not copy it).
+ * - `buildRootfs(dir)`: `dir/app` (the tree above), `dir/nodejs/bin/node` (the Node 24 binary
+ *   running this code, at the path distroless uses) and the shared libraries `ldd` lists for it.
+ *   Every file is then read-only for everyone and readable by everyone (`chmod -R a+rX,a-w`).
+ * - `writeRuncBundle(dir, ...)`: `runc spec`, edited to a read-only root, uid/gid 65532 with no
+ *   supplementary groups, no capabilities at all, no new privileges, and the host's network
+ *   namespace, so 127.0.0.1 is the host's loopback, where the local API server listens. Further
+ *   read-only bind mounts (a kubeconfig) as asked.
+ *
+ * Not guaranteed:
+ * - That `docker build` produces these bytes: the image's Node binary and libraries come from
+ *   distroless, not from this machine.
+ * - BuildKit's .dockerignore semantics in full: only what this repository's file uses (`*`, `**`,
+ *   `?`, `!`, last match wins, a rule on a folder covers what is inside). A rule using anything
+ *   else (`[...]`, `\`) is refused rather than misread.
+ * - A seccomp profile: runc's default spec has none (Kubernetes' RuntimeDefault would add one).
+ *
+ * CLI, for a look by hand (as root):
+ *   e2e/toolchain/node e2e/image/bundle.ts <dir> [operator flags...]
+ *   runc run --bundle <dir> ssj-try
+ */
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPOSITORY_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The image's `USER`: distroless's `nonroot`. */
+export const IMAGE_UID = 65532;
+export const IMAGE_GID = 65532;
+/** Where the image (distroless) keeps Node, and where the rootfs does. */
+export const NODE_IN_IMAGE = '/nodejs/bin/node';
+/** The image's WORKDIR. */
+export const APP_IN_IMAGE = '/app';
+
+/** The argv (`npm ci ...`) of the Dockerfile's `RUN npm ci` line. */
+export function dockerfileNpmCi(dockerfile: string): string[] {
+  const lines = dockerfile.split('\n').filter((line) => /^RUN\s+npm\s+ci\b/.test(line));
+  const [line] = lines;
+  if (line === undefined || lines.length !== 1) {
+    throw new Error(`expected exactly one "RUN npm ci ..." line in the Dockerfile, found ${lines.length}`);
+  }
+  const command = line.replace(/^RUN\s+/, '').trim();
+  // Run without a shell here: a line that needs one would not mean the same thing.
+  if (/["'`$&|;<>()\\]/.test(command)) throw new Error(`the Dockerfile's npm line needs a shell: ${command}`);
+  return command.split(/\s+/);
+}
+
+export interface IgnoreRule {
+  readonly pattern: RegExp;
+  readonly include: boolean;
+  readonly source: string;
+}
+
+export function dockerignoreRules(text: string): IgnoreRule[] {
+  const rules: IgnoreRule[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const include = line.startsWith('!');
+    const glob = (include ? line.slice(1) : line).replace(/^\/+/, '').replace(/\/+$/, '');
+    if (/[[\]\\]/.test(glob)) throw new Error(`.dockerignore rule not supported here: ${line}`);
+    const body = glob
+      .split(/(\*\*\/|\*\*|\*|\?)/)
+      .map((part) => {
+        switch (part) {
+          case '**/':
+            return '(?:.*/)?';
+          case '**':
+            return '.*';
+          case '*':
+            return '[^/]*';
+          case '?':
+            return '[^/]';
+          default:
+            return part.replace(/[.+^${}()|]/g, '\\$&');
+        }
+      })
+      .join('');
+    rules.push({ pattern: new RegExp(`^${body}$`), include, source: line });
+  }
+  return rules;
+}
+
+/** Whether `path` (relative to the context, with `/`) is in the build context. */
+export function inContext(path: string, rules: readonly IgnoreRule[]): boolean {
+  const parts = path.split('/');
+  const selfAndParents = parts.map((_, i) => parts.slice(0, i + 1).join('/'));
+  let included = true;
+  for (const rule of rules) {
+    if (selfAndParents.some((p) => rule.pattern.test(p))) included = rule.include;
+  }
+  return included;
+}
+
+function filesUnder(root: string, dir: string): string[] {
+  return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((entry) => {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory()) return filesUnder(root, path);
+    return entry.isFile() ? [path] : [];
+  });
+}
+
+/** The files of src/ the image copies: those .dockerignore lets into the build context. */
+export function imageSourceFiles(repo = REPOSITORY_ROOT): string[] {
+  const rules = dockerignoreRules(readFileSync(join(repo, '.dockerignore'), 'utf8'));
+  return filesUnder(repo, 'src')
+    .filter((path) => inContext(path, rules))
+    .sort();
+}
+
+function copyInto(repo: string, target: string, path: string): void {
+  mkdirSync(dirname(join(target, path)), { recursive: true });
+  copyFileSync(join(repo, path), join(target, path));
+}
+
+/** Installs into `app` what the image's /app holds (see the top of this file). */
+export function productionTree(app: string, repo = REPOSITORY_ROOT): void {
+  const rules = dockerignoreRules(readFileSync(join(repo, '.dockerignore'), 'utf8'));
+  mkdirSync(app, { recursive: true });
+  for (const file of ['package.json', 'package-lock.json']) {
+    if (!inContext(file, rules)) throw new Error(`.dockerignore keeps ${file} out of the build context`);
+    copyInto(repo, app, file);
+  }
+  const [npm, ...args] = dockerfileNpmCi(readFileSync(join(repo, 'Dockerfile'), 'utf8'));
+  try {
+    // npm's `#!/usr/bin/env node` then starts on this Node 24, whatever node PATH has first.
+    execFileSync(npm ?? 'npm', args, {
+      cwd: app,
+      env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      encoding: 'utf8',
+    });
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string; message: string };
+    throw new Error(
+      `${[npm, ...args].join(' ')} failed in ${app}: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`,
+      { cause: error },
+    );
+  }
+  rmSync(join(app, 'package-lock.json'));
+  for (const file of imageSourceFiles(repo)) copyInto(repo, app, file);
+}
+
+/** The shared libraries the dynamic linker loads for `binary`, as absolute host paths. */
+export function sharedLibraries(binary: string): string[] {
+  const out = execFileSync('ldd', [binary], { encoding: 'utf8' });
+  const libs = [...out.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)].map((m) => m[1]!);
+  if (libs.length === 0) throw new Error(`ldd listed no libraries for ${binary}:\n${out}`);
+  return libs;
+}
+
+/** `dir/app`, `dir/nodejs/bin/node` and its libraries, all read-only (see the top of this file). */
+export function buildRootfs(dir: string, node = process.execPath, repo = REPOSITORY_ROOT): void {
+  productionTree(join(dir, APP_IN_IMAGE), repo);
+  const target = join(dir, NODE_IN_IMAGE);
+  mkdirSync(dirname(target), { recursive: true });
+  copyFileSync(node, target);
+  for (const lib of sharedLibraries(node)) {
+    mkdirSync(join(dir, dirname(lib)), { recursive: true });
+    copyFileSync(lib, join(dir, lib));
+  }
+  chmodSync(target, 0o755);
+  execFileSync('chmod', ['-R', 'a+rX,a-w', dir]);
+}
+
+export interface BindMount {
+  readonly source: string;
+  readonly destination: string;
+}
+
+export interface RuncBundleOptions {
+  /** The rootfs (absolute, or relative to the bundle). */
+  readonly rootfs: string;
+  /** The operator's flags: the process is `node src/main.ts <args>` in /app, as the image's ENTRYPOINT. */
+  readonly args: readonly string[];
+  /** Read-only bind mounts. */
+  readonly mounts?: readonly BindMount[];
+  /** Replaces `node src/main.ts` (a probe of the container itself). */
+  readonly command?: readonly string[];
+}
+
+interface OciMount {
+  destination: string;
+  type: string;
+  source: string;
+  options?: string[];
+}
+
+/** The fields of `runc spec`'s config.json this file edits; the rest is kept as runc wrote it. */
+interface OciSpec {
+  process: {
+    terminal: boolean;
+    user: { uid: number; gid: number; additionalGids?: number[] };
+    args: string[];
+    env: string[];
+    cwd: string;
+    capabilities: Record<'bounding' | 'effective' | 'inheritable' | 'permitted' | 'ambient', string[]>;
+    noNewPrivileges: boolean;
+  };
+  root: { path: string; readonly: boolean };
+  hostname: string;
+  mounts: OciMount[];
+  linux: { namespaces: { type: string }[] };
+}
+
+/** Writes `dir/config.json` (see the top of this file); returns the spec written. */
+export function writeRuncBundle(dir: string, options: RuncBundleOptions): OciSpec {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'config.json');
+  rmSync(file, { force: true });
+  execFileSync('runc', ['spec', '--bundle', dir]);
+  const spec = JSON.parse(readFileSync(file, 'utf8')) as OciSpec;
+  const none: string[] = [];
+  spec.process = {
+    ...spec.process,
+    terminal: false,
+    user: { uid: IMAGE_UID, gid: IMAGE_GID, additionalGids: [] },
+    args: [...(options.command ?? [NODE_IN_IMAGE, 'src/main.ts']), ...options.args],
+    // The image's environment: distroless sets PATH and HOME, the Dockerfile NODE_ENV.
+    env: [`PATH=${dirname(NODE_IN_IMAGE)}:/usr/bin:/bin`, 'HOME=/home/nonroot', 'NODE_ENV=production'],
+    cwd: APP_IN_IMAGE,
+    capabilities: { bounding: none, effective: none, inheritable: none, permitted: none, ambient: none },
+    noNewPrivileges: true,
+  };
+  spec.root = { path: resolve(dir, options.rootfs), readonly: true };
+  spec.hostname = 'ssj-operator';
+  spec.mounts.push(
+    ...(options.mounts ?? []).map((m) => ({
+      destination: m.destination,
+      type: 'bind',
+      source: resolve(m.source),
+      options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'],
+    })),
+  );
+  // The host's network namespace: the local API server listens on the host's 127.0.0.1.
+  spec.linux.namespaces = spec.linux.namespaces.filter((ns) => ns.type !== 'network');
+  writeFileSync(file, `${JSON.stringify(spec, null, 2)}\n`);
+  return spec;
+}
+
+if (import.meta.main) {
+  const [dir, ...args] = process.argv.slice(2);
+  if (dir === undefined) {
+    process.stderr.write('usage: bundle.ts <dir> [operator flags...]\n');
+    process.exit(2);
+  }
+  buildRootfs(join(dir, 'rootfs'));
+  writeRuncBundle(dir, { rootfs: 'rootfs', args });
+  process.stdout.write(`${relative(process.cwd(), join(dir, 'config.json'))}\n`);
+}

@@ -28,9 +28,10 @@ node_modules/.installed: package.json package-lock.json | $(NODE_BIN_DIR)/node
 deps: node_modules/.installed ## install Node 24 (if needed) and the npm dependencies
 
 .PHONY: manifests
-manifests: deps ## regenerate the CRD, its kustomize copy and the API types from src/api/schema.ts
+manifests: deps ## regenerate the CRD, its kustomize and Helm copies and the API types from src/api/schema.ts
 	node src/api/generate.ts
 	prettier --log-level warn --write src/api
+	config/helm/sync.sh
 
 .PHONY: lint
 lint: deps ## type-check, lint and check formatting
@@ -63,6 +64,14 @@ install: cluster-up ## install the CRD into the local cluster
 	  $(KUBECTL) wait --for condition=Established --timeout=60s crd/singletonjobs.ssj.dev 2>/dev/null && exit 0; sleep 1; \
 	done; echo "the CRD did not become Established" >&2; exit 1
 
+.PHONY: deploy
+deploy: deps ## install or upgrade config/default (KUBECONFIG, else the local cluster) and check the fence
+	e2e/deploy/deploy.sh
+
+.PHONY: undeploy
+undeploy: deps ## remove everything config/default installed, Pod finalizers included (docs/deploying.md)
+	e2e/deploy/undeploy.sh
+
 .PHONY: run
 run: deps ## run the operator against .local/kubeconfig
 	KUBECONFIG=$(KUBECONFIG_LOCAL) exec node src/main.ts --leader-election-namespace ssj-system
@@ -81,8 +90,15 @@ test-unit: deps ## unit tests (pure logic, no I/O)
 test-explore: deps ## property tests with fresh random seeds, 1,000 runs per property (not part of make test)
 	SSJ_PROPERTY_SEED=random SSJ_PROPERTY_RUNS=$${SSJ_PROPERTY_RUNS:-1000} node --test test/unit/controller/properties.test.ts
 
+.PHONY: tools
+tools: ## build the pinned helm and promtool the tests use (once per machine, cached in ~/.cache/ssj-operator/tools); install runc
+	e2e/toolchain/go-tool.sh helm >/dev/null
+	e2e/toolchain/go-tool.sh promtool >/dev/null
+	@command -v runc >/dev/null || { echo "installing Debian's runc (the image test runs the production tree in it)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc >/dev/null; }
+
 .PHONY: test-integration
-test-integration: deps cluster-up postgres ## integration tests against the local cluster and PostgreSQL
+test-integration: deps cluster-up postgres tools ## integration tests against the local cluster and PostgreSQL
 	KUBECONFIG=$${KUBECONFIG:-$(KUBECONFIG_LOCAL)} $(RUN_TESTS) integration 'test/integration/**/*.test.ts'
 
 .PHONY: test-e2e

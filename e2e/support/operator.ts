@@ -37,8 +37,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { KubeConfig } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 import { kubeconfigPath, kubectlPath, REPOSITORY_ROOT } from '../../test/support/kube.ts';
+import { parseManifests } from '../../test/support/manifests.ts';
 
 export interface OperatorOptions {
   /** The namespace watched (`--namespace`), also the leader election namespace. */
@@ -405,9 +405,7 @@ function kubectlAsync(args: readonly string[], input: string): Promise<string> {
  * the process's first operator starts), so that the synchronous `spawnOperator` can use it too.
  */
 function establishIdentity(): Identity {
-  const objects = parseAllDocuments(kubectlSync(['kustomize', RBAC_DIR]))
-    .map((doc) => doc.toJS() as Record<string, unknown> | null)
-    .filter((o): o is Record<string, unknown> => typeof o?.['kind'] === 'string');
+  const objects: Record<string, unknown>[] = parseManifests(kubectlSync(['kustomize', RBAC_DIR]), RBAC_DIR);
   const meta = (o: Record<string, unknown> | undefined): { name?: string; namespace?: string } =>
     o?.['metadata'] ?? {};
   const { name, namespace } = meta(objects.find((o) => o['kind'] === 'ServiceAccount'));

@@ -22,7 +22,7 @@ import {
   CustomObjectsApi,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
+import { parseManifests } from '../../support/manifests.ts';
 import { startPrivateApiServer, type PrivateApiServer } from '../policy/private-api-server.ts';
 import { REPOSITORY_ROOT, apiStatus, newNamespace, waitFor } from '../../support/kube.ts';
 
@@ -85,9 +85,7 @@ describe('config/default installed and removed by make deploy / make undeploy', 
       })
       .sort();
   const renderedObjects = async (): Promise<Record<string, unknown>[]> =>
-    parseAllDocuments(await rendered())
-      .map((d) => d.toJS() as Record<string, unknown> | null)
-      .filter((o): o is Record<string, unknown> => o !== null);
+    parseManifests(await rendered(), 'kubectl kustomize config/default');
   /** Which of config/default's objects the server has now. */
   const existing = async (): Promise<string[]> => {
     const input = await rendered();

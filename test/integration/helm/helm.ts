@@ -15,8 +15,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { parseAllDocuments } from 'yaml';
 import { REPOSITORY_ROOT, kubectlPath } from '../../support/kube.ts';
+import { kustomize, parseManifests, type Manifest } from '../../support/manifests.ts';
+
+export { kustomize, parseManifests, type Manifest };
 
 const execFileAsync = promisify(execFile);
 
@@ -36,12 +38,6 @@ export const HELM_LABELS: readonly string[] = [
   'app.kubernetes.io/instance',
   'app.kubernetes.io/version',
 ];
-
-export type Manifest = Record<string, unknown> & {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string> } & Record<string, unknown>;
-};
 
 let helmPath: string | undefined;
 const helmHome = mkdtempSync(join(tmpdir(), 'ssj-helm-home-'));
@@ -134,36 +130,6 @@ export async function renderText(options: RenderOptions = {}): Promise<string> {
 
 export async function render(options: RenderOptions = {}): Promise<Manifest[]> {
   return parseManifests(await renderText(options), 'helm template');
-}
-
-export async function kustomize(dir: string): Promise<Manifest[]> {
-  const { stdout } = await kubectlRun(['kustomize', join(REPOSITORY_ROOT, dir)]);
-  return parseManifests(stdout, `kubectl kustomize ${dir}`);
-}
-
-export function parseManifests(text: string, source: string): Manifest[] {
-  const manifests: Manifest[] = [];
-  for (const doc of parseAllDocuments(text)) {
-    if (doc.errors.length > 0) throw new Error(`${source}: ${doc.errors.map(String).join('; ')}`);
-    const value: unknown = doc.toJS();
-    if (value === null || value === undefined) continue;
-    if (!isManifest(value)) throw new Error(`${source}: not a Kubernetes object: ${JSON.stringify(value)}`);
-    manifests.push(value);
-  }
-  return manifests;
-}
-
-function isManifest(value: unknown): value is Manifest {
-  if (typeof value !== 'object' || value === null) return false;
-  const record = value as Record<string, unknown>;
-  const metadata = record['metadata'];
-  return (
-    typeof record['apiVersion'] === 'string' &&
-    typeof record['kind'] === 'string' &&
-    typeof metadata === 'object' &&
-    metadata !== null &&
-    typeof (metadata as Record<string, unknown>)['name'] === 'string'
-  );
 }
 
 export function objectKey(object: Manifest): string {

@@ -7,10 +7,7 @@
  * annotated `ssj.dev/term` (the Lease's spec.leaseTransitions when its leader acquired it, in
  * decimal) and `ssj.dev/holder` (the Lease's spec.holderIdentity).
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import {
   AdmissionregistrationV1Api,
   CoordinationV1Api,
@@ -21,11 +18,11 @@ import {
   type V1ValidatingAdmissionPolicy,
   type V1ValidatingAdmissionPolicyBinding,
 } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 import { ANNOTATION_HOLDER, FENCE_POLICY_NAME, LABEL_JOB } from '../../../src/api/names.ts';
-import { REPOSITORY_ROOT, apiStatus, kubectlPath, waitFor } from '../../support/kube.ts';
+import { apiStatus, waitFor } from '../../support/kube.ts';
+import { kustomize } from '../../support/manifests.ts';
 
-const execFileAsync = promisify(execFile);
+export { kustomize };
 
 /**
  * The term annotation of the contract. src/api/names.ts still names it ANNOTATION_EPOCH with the
@@ -38,20 +35,6 @@ export const LEASE_NAME = 'ssj-operator-leader';
 export const FOLLOW_TIMEOUT_MS = 5_000;
 /** How long a new or deleted binding may take to take effect (the policy refresh is 1 s). */
 export const BINDING_TIMEOUT_MS = 15_000;
-
-export type Manifest = Record<string, unknown>;
-
-/** Every object `kubectl kustomize <dir>` renders, as plain objects. */
-export async function kustomize(dir: string): Promise<Manifest[]> {
-  const { stdout } = await execFileAsync(kubectlPath(), ['kustomize', join(REPOSITORY_ROOT, dir)], {
-    encoding: 'utf8',
-  });
-  return parseAllDocuments(stdout).map((doc) => {
-    const value: unknown = doc.toJS();
-    if (typeof value !== 'object' || value === null) throw new Error(`not an object: ${String(value)}`);
-    return value as Manifest;
-  });
-}
 
 export interface PolicyManifests {
   fencePolicy: V1ValidatingAdmissionPolicy;

@@ -211,6 +211,9 @@ export function autoKubelet(
   const core = kc.makeApiClient(CoreV1Api);
   const kubelet = new FakeKubelet(kc);
   const handled = new Map<string, AutoDecision>();
+  // Pods this kubelet ran but has not finished yet (the API server failed in between): finished
+  // on a later pass, or they would stay Running for good.
+  const started = new Set<string>();
   const state = { stopped: false };
   const loop = (async () => {
     while (!state.stopped) {
@@ -220,13 +223,18 @@ export function autoKubelet(
           const name = pod.metadata?.name ?? '';
           const key = `${name}/${pod.metadata?.uid ?? ''}`;
           if (handled.has(key) || pod.metadata?.deletionTimestamp !== undefined) continue;
-          if ((pod.status?.phase ?? 'Pending') !== 'Pending') continue;
+          const phase = pod.status?.phase ?? 'Pending';
+          if (phase !== 'Pending' && !(phase === 'Running' && started.has(key))) continue;
           const decision = decide(pod);
           if (decision === 'leave') continue;
-          handled.set(key, decision);
-          await kubelet.run(namespace, name);
+          if (!started.has(key)) {
+            await kubelet.run(namespace, name);
+            started.add(key);
+          }
           if (decision === 'succeed') await kubelet.succeed(namespace, name);
           else await kubelet.fail(namespace, name, { exitCode: 1 });
+          handled.set(key, decision);
+          started.delete(key);
         }
       } catch {
         // A Pod deleted between the list and the write, or an API hiccup: the next pass retries.

@@ -120,6 +120,10 @@ test: ## everything: lint, unit, integration, end-to-end, then one summary line
 bench: deps cluster-up postgres install ## schedule-skew benchmark against baselines (see docs/benchmarks.md)
 	KUBECONFIG=$(KUBECONFIG_LOCAL) node e2e/bench/skew.ts
 
+.PHONY: bench-plot
+bench-plot: deps ## docs/benchmarks-skew.svg from the newest .local/bench/skew-*.json (or BENCH_JSON=path)
+	node e2e/bench/plot.ts $(or $(BENCH_JSON),$(lastword $(sort $(wildcard .local/bench/skew-*.json)))) docs/benchmarks-skew.svg
+
 .PHONY: clean
 clean: cluster-down ## remove local state (cluster, node shim, test results)
 	rm -rf .local

@@ -4,9 +4,11 @@
  * for the watcher, kube-controller-manager restarts, PostgreSQL databases, and what the machine is.
  *
  * Every namespace carries the label `ssj.dev/bench=true`, so a run can delete what an interrupted
- * run left behind without touching anyone else's namespaces.
+ * run left behind without touching anyone else's namespaces, and `ssj.dev/bench-pid`, the pid of
+ * the benchmark that made it, so a run never deletes those of another benchmark still running
+ * beside it (on a shared machine).
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { request } from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
@@ -32,6 +34,7 @@ const execFileAsync = promisify(execFile);
 
 export const REPOSITORY_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BENCH_LABEL = 'ssj.dev/bench';
+const BENCH_PID_LABEL = 'ssj.dev/bench-pid';
 
 export function kubeconfigPath(): string {
   const fromEnv = process.env['KUBECONFIG'];
@@ -63,7 +66,9 @@ export function errorText(error: unknown): string {
 export async function createNamespace(kc: KubeConfig, prefix: string): Promise<string> {
   const core = kc.makeApiClient(CoreV1Api);
   const name = `${prefix}-${randomBytes(3).toString('hex')}`;
-  const body: V1Namespace = { metadata: { name, labels: { [BENCH_LABEL]: 'true' } } };
+  const body: V1Namespace = {
+    metadata: { name, labels: { [BENCH_LABEL]: 'true', [BENCH_PID_LABEL]: String(process.pid) } },
+  };
   await core.createNamespace({ body });
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -93,27 +98,80 @@ export async function requestNamespaceDeletion(kc: KubeConfig, name: string): Pr
   }
 }
 
-/** Deletes a namespace and waits until it is gone (so etcd is not still busy with it). */
+/** The operator's tracking finalizer (DESIGN.md), restated: the benchmark imports nothing from src/. */
+const RUN_RECORD_FINALIZER = 'ssj.dev/run-record';
+
+/**
+ * Removes the tracking finalizer from the namespace's Pods that are being deleted. Called once the
+ * operators are stopped: nobody else would remove it, and the namespace would never go.
+ */
+async function releaseDeletedPods(kc: KubeConfig, namespace: string): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const list = await core.listNamespacedPod({ namespace });
+  const held = list.items.filter(
+    (p) =>
+      p.metadata?.deletionTimestamp !== undefined &&
+      (p.metadata.finalizers ?? []).includes(RUN_RECORD_FINALIZER),
+  );
+  await inPool(held.length, 20, async (i) => {
+    const meta = held[i]?.metadata;
+    const index = (meta?.finalizers ?? []).indexOf(RUN_RECORD_FINALIZER);
+    try {
+      await core.patchNamespacedPod({
+        namespace,
+        name: meta?.name ?? '',
+        body: [
+          { op: 'test', path: `/metadata/finalizers/${index}`, value: RUN_RECORD_FINALIZER },
+          { op: 'remove', path: `/metadata/finalizers/${index}` },
+        ],
+      });
+    } catch (error) {
+      // Gone already, or its finalizers changed meanwhile: the next pass sees it again.
+      if (statusCode(error) !== 404 && statusCode(error) !== 422) throw error;
+    }
+  });
+}
+
+/**
+ * Deletes a namespace and waits until it is gone (so etcd is not still busy with it), releasing the
+ * tracking finalizer of its Pods on the way (see releaseDeletedPods): call it with the namespace's
+ * operator stopped.
+ */
 export async function deleteNamespace(kc: KubeConfig, name: string, timeoutMs = 600_000): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
   if (!(await requestNamespaceDeletion(kc, name))) return;
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  for (let pass = 0; ; pass++) {
     try {
       await core.readNamespace({ name });
     } catch (error) {
       if (statusCode(error) === 404) return;
       throw error;
     }
+    if (pass % 4 === 1) await releaseDeletedPods(kc, name);
     if (Date.now() > deadline) throw new Error(`namespace ${name} was not gone within ${timeoutMs / 1000} s`);
     await sleep(500);
   }
 }
 
-/** Namespaces an interrupted run left behind. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Namespaces an interrupted run left behind: those whose benchmark process is gone. */
 export async function leftoverNamespaces(kc: KubeConfig): Promise<string[]> {
   const list = await kc.makeApiClient(CoreV1Api).listNamespace({ labelSelector: `${BENCH_LABEL}=true` });
-  return list.items.flatMap((ns) => (ns.metadata?.name === undefined ? [] : [ns.metadata.name]));
+  return list.items.flatMap((ns) => {
+    const name = ns.metadata?.name;
+    const pid = Number(ns.metadata?.labels?.[BENCH_PID_LABEL]);
+    if (name === undefined || (Number.isInteger(pid) && pid !== process.pid && alive(pid))) return [];
+    return [name];
+  });
 }
 
 /**
@@ -286,6 +344,30 @@ export function processMemory(
   } catch {
     return undefined;
   }
+}
+
+let clockTicks: number | undefined;
+
+/** The kernel's clock ticks per second (`getconf CLK_TCK`), the unit of /proc/<pid>/stat times. */
+function clockTicksPerSecond(): number {
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  return clockTicks;
+}
+
+/** CPU seconds a process has used, user plus system (utime + stime of /proc/<pid>/stat). */
+export function processCpuSeconds(pid: number): number | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime)) return undefined;
+  return (utime + stime) / clockTicksPerSecond();
 }
 
 /**

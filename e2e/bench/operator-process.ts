@@ -7,7 +7,9 @@
  *   workers running), its metrics server's bound address is known and it reports `ssj_leader 1`;
  *   otherwise it kills the process and rejects with the last lines of its output.
  * - The child's environment is the benchmark's minus `DATABASE_URL` and every `SSJ_*` variable
- *   (the benchmark's own knobs must not configure the operator), plus what the scenario sets.
+ *   (the benchmark's own knobs must not configure the operator), plus what the scenario sets, and
+ *   `NODE_OPTIONS` is the Deployment's (`deploymentNodeOptions`), read from
+ *   config/manager/manager.yaml each run so the benchmark measures the heap the image runs with.
  * - `pid` is the Node.js process itself: `e2e/toolchain/node` execs node, so /proc/<pid>/status
  *   is the operator's memory.
  * - Its output goes to `.local/bench/logs/<namespace>.log`.
@@ -15,18 +17,47 @@
  *   exit handlers (synchronous SIGKILL).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { parseAllDocuments } from 'yaml';
 import { kubeconfigPath, REPOSITORY_ROOT } from './cluster.ts';
 import { parseExposition, sumOf, type Sample } from './prom.ts';
 import { sleep, waitUntil } from './watch.ts';
 
 export const LOG_DIR = `${REPOSITORY_ROOT}.local/bench/logs`;
 
+export const MANAGER_MANIFEST = 'config/manager/manager.yaml';
+
+interface ManifestContainer {
+  readonly name?: string;
+  readonly env?: readonly { readonly name?: string; readonly value?: string }[];
+}
+
+/**
+ * The `NODE_OPTIONS` of the manager container in config/manager/manager.yaml ('' when it sets
+ * none). Throws when the manifest has no Deployment with that container: a benchmark that silently
+ * ran with other heap flags would measure something the Deployment does not run.
+ */
+export function deploymentNodeOptions(path = `${REPOSITORY_ROOT}${MANAGER_MANIFEST}`): string {
+  for (const doc of parseAllDocuments(readFileSync(path, 'utf8'))) {
+    const manifest = doc.toJS() as {
+      kind?: string;
+      spec?: { template?: { spec?: { containers?: readonly ManifestContainer[] } } };
+    } | null;
+    if (manifest?.kind !== 'Deployment') continue;
+    const container = manifest.spec?.template?.spec?.containers?.find((c) => c.name === 'manager');
+    if (container === undefined) continue;
+    return container.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+  }
+  throw new Error(`${path}: no Deployment with a container named manager`);
+}
+
 export interface OperatorOptions {
   readonly namespace: string;
   readonly workers: number;
   readonly databaseUrl?: string | undefined;
+  /** The heap flags; `deploymentNodeOptions()` unless told. */
+  readonly nodeOptions?: string;
   readonly startTimeoutMs?: number;
 }
 
@@ -50,6 +81,7 @@ export class OperatorProcess {
     }
     env['KUBECONFIG'] = kubeconfigPath();
     if (options.databaseUrl !== undefined) env['DATABASE_URL'] = options.databaseUrl;
+    env['NODE_OPTIONS'] = options.nodeOptions ?? deploymentNodeOptions();
     this.child = spawn(
       `${REPOSITORY_ROOT}e2e/toolchain/node`,
       [

@@ -11,8 +11,7 @@
  * - `runCronJobs`: baseline B, N CronJobs due at the next whole minute T; kube-controller-manager's
  *   CronJob and Job controllers create the Pods. With raised limits, kube-controller-manager is
  *   restarted with them first and restored afterwards (after the namespace is gone).
- * - `runMemory`: N jobs with a yearly schedule; the operator's VmRSS/VmHWM once it has reconciled
- *   them all.
+ * The fleet, idle and memory modes (fleet.ts, many-jobs.ts) build on the helpers exported here.
  *
  * A scenario that cannot run (a process that does not start, a cluster that refuses) rejects; one
  * that runs but misses its budget resolves with the figures (an incomplete run says so).
@@ -34,10 +33,10 @@ import {
 } from './cluster.ts';
 import { startOperator, type OperatorProcess } from './operator-process.ts';
 import { counterDeltas, requestDelta, sumOf, type Sample } from './prom.ts';
-import type { MemoryFigures, RequestFigures, RunFigures, ScenarioName } from './report.ts';
+import type { RequestFigures, RunFigures, ScenarioName } from './report.ts';
 import type { Resources } from './resources.ts';
 import { summarize } from './stats.ts';
-import { Arrivals, nowMs, Observed, ResumableWatch, sleep, waitUntil } from './watch.ts';
+import { Arrivals, nowMs, Observed, ResumableWatch, sleep, waitUntil, type ObservedEvent } from './watch.ts';
 import {
   cronJob,
   GROUP,
@@ -64,7 +63,7 @@ export interface BenchContext {
 export const RAISED_LIMITS = ['--kube-api-qps=1000', '--kube-api-burst=2000'] as const;
 
 /** The operator's counters that show where its requests go. */
-const OPERATOR_COUNTERS = [
+export const OPERATOR_COUNTERS = [
   'ssj_pod_creates_total',
   'ssj_status_writes_total',
   'ssj_reconcile_duration_seconds_count',
@@ -74,17 +73,17 @@ const OPERATOR_COUNTERS = [
 ];
 
 /** When the request counters are read before a tick: early enough that parsing them is over by then. */
-const BEFORE_TICK_MS = 2000;
+export const BEFORE_TICK_MS = 2000;
 
 /** Objects created at once while setting up (not measured). */
-const CREATE_CONCURRENCY = 20;
+export const CREATE_CONCURRENCY = 20;
 
 /** An attempt whose set-up did not finish in time before its tick: worth repeating with more lead. */
-class TooLate extends Error {
+export class TooLate extends Error {
   override readonly name = 'TooLate';
 }
 
-async function withRetries<T>(
+export async function withRetries<T>(
   ctx: BenchContext,
   what: string,
   initialLeadMs: number,
@@ -102,7 +101,7 @@ async function withRetries<T>(
   }
 }
 
-async function inNamespace<T>(
+export async function inNamespace<T>(
   ctx: BenchContext,
   prefix: string,
   body: (ns: string) => Promise<T>,
@@ -119,12 +118,17 @@ async function inNamespace<T>(
   }
 }
 
-interface PodWatch {
+export interface PodWatch {
   readonly arrivals: Arrivals;
   stop(): void;
 }
 
-async function watchPods(ctx: BenchContext, ns: string): Promise<PodWatch> {
+/** `also` sees every event after the arrival is stamped (the fleet's Pod-status simulator). */
+export async function watchPods(
+  ctx: BenchContext,
+  ns: string,
+  also?: (event: ObservedEvent) => void,
+): Promise<PodWatch> {
   const arrivals = new Arrivals();
   const watch = new ResumableWatch({
     kc: ctx.kc,
@@ -132,6 +136,7 @@ async function watchPods(ctx: BenchContext, ns: string): Promise<PodWatch> {
     list: podLister(ctx.kc, ns),
     onEvent: (e) => {
       arrivals.record(e);
+      also?.(e);
     },
     onProblem: ctx.log,
   });
@@ -144,7 +149,12 @@ async function watchPods(ctx: BenchContext, ns: string): Promise<PodWatch> {
   };
 }
 
-async function watchJobs(ctx: BenchContext, ns: string): Promise<{ observed: Observed; stop(): void }> {
+export interface JobWatch {
+  readonly observed: Observed;
+  stop(): void;
+}
+
+export async function watchJobs(ctx: BenchContext, ns: string): Promise<JobWatch> {
   const observed = new Observed();
   const watch = new ResumableWatch({
     kc: ctx.kc,
@@ -198,6 +208,7 @@ function figures(
     complete,
     waitedMs,
     skew: summarize(offsets),
+    offsetsMs: offsets.sort((a, b) => a - b).map((o) => Math.round(o * 10) / 10),
     notes,
   };
 }
@@ -208,7 +219,7 @@ function expectedPods(n: number, tickSeconds: number): (name: string) => boolean
   return (name) => names.has(name);
 }
 
-function requestFigures(
+export function requestFigures(
   metric: string,
   before: readonly Sample[],
   after: readonly Sample[],
@@ -224,26 +235,29 @@ function arrivalDeadlineMs(n: number, perPodMs: number, floorMs: number): number
   return Math.max(floorMs, n * perPodMs);
 }
 
-async function createSingletonJobs(
+export async function createSingletonJobs(
   ctx: BenchContext,
   ns: string,
   n: number,
-  schedule: string,
+  schedule: string | ((i: number) => string),
+  progress?: (created: number) => void,
 ): Promise<void> {
   const custom = ctx.kc.makeApiClient(CustomObjectsApi);
-  await inPool(n, CREATE_CONCURRENCY, (i) =>
-    custom.createNamespacedCustomObject({
+  let created = 0;
+  await inPool(n, CREATE_CONCURRENCY, async (i) => {
+    await custom.createNamespacedCustomObject({
       group: GROUP,
       version: VERSION,
       namespace: ns,
       plural: PLURAL,
-      body: singletonJob(jobName(i), schedule),
-    }),
-  );
+      body: singletonJob(jobName(i), typeof schedule === 'string' ? schedule : schedule(i)),
+    });
+    progress?.(++created);
+  });
 }
 
 /** Polls the operator's metrics until its API request count and work queue have been still for 2 s. */
-async function untilQuiet(
+export async function untilQuiet(
   op: OperatorProcess,
   timeoutMs: number,
 ): Promise<{ samples: Sample[]; quiet: boolean }> {
@@ -262,8 +276,8 @@ async function untilQuiet(
   return { samples, quiet: false };
 }
 
-const mib = (kib: number): number => Math.round((kib / 1024) * 10) / 10;
-const bytesMiB = (bytes: number): number => mib(bytes / 1024);
+export const mib = (kib: number): number => Math.round((kib / 1024) * 10) / 10;
+export const bytesMiB = (bytes: number): number => mib(bytes / 1024);
 
 export function runOperator(
   ctx: BenchContext,
@@ -537,60 +551,6 @@ async function cronJobAttempt(
       };
     } finally {
       pods.stop();
-    }
-  });
-}
-
-export async function runMemory(ctx: BenchContext, n: number): Promise<MemoryFigures> {
-  return inNamespace(ctx, `ssj-bench-memory-${n}`, async (ns) => {
-    const jobs = await watchJobs(ctx, ns);
-    try {
-      const t0 = Date.now();
-      const custom = ctx.kc.makeApiClient(CustomObjectsApi);
-      let created = 0;
-      await inPool(n, CREATE_CONCURRENCY, async (i) => {
-        await custom.createNamespacedCustomObject({
-          group: GROUP,
-          version: VERSION,
-          namespace: ns,
-          plural: PLURAL,
-          body: singletonJob(jobName(i), '@yearly'),
-        });
-        if (++created % 1000 === 0) ctx.log(`memory: ${created}/${n} jobs created`);
-      });
-      const t1 = Date.now();
-      const op = await startOperator({ namespace: ns, workers: ctx.workers }, (o) =>
-        ctx.resources.operators.add(o),
-      );
-      try {
-        const t2 = Date.now();
-        const all = await waitUntil(() => jobs.observed.count >= n, 900_000);
-        const t3 = Date.now();
-        const { samples, quiet } = await untilQuiet(op, 120_000);
-        const memory = processMemory(op.pid);
-        if (memory === undefined) throw new Error(`cannot read /proc/${op.pid}/status`);
-        const heap = sumOf(samples, 'nodejs_heap_size_used_bytes');
-        const notes = [
-          `jobs created in ${((t1 - t0) / 1000).toFixed(1)} s, operator ready in ${((t2 - t1) / 1000).toFixed(1)} s, ` +
-            `all reconciled ${((t3 - t2) / 1000).toFixed(1)} s later`,
-        ];
-        if (!all) notes.push(`only ${jobs.observed.count}/${n} jobs reconciled within 15 minutes`);
-        if (!quiet) notes.push('the operator was still busy when its memory was read');
-        return {
-          jobs: n,
-          observed: jobs.observed.count,
-          rssMiB: mib(memory.rssKiB),
-          hwmMiB: mib(memory.hwmKiB),
-          heapUsedMiB: heap > 0 ? bytesMiB(heap) : undefined,
-          notes,
-        };
-      } finally {
-        const problem = await op.stop();
-        ctx.resources.operators.delete(op);
-        if (problem !== undefined) ctx.log(`memory: ${problem} (log: ${op.logFile})`);
-      }
-    } finally {
-      jobs.stop();
     }
   });
 }

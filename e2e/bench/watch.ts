@@ -174,12 +174,15 @@ export class Arrivals {
 /** Which objects' status.observedGeneration has caught up with their generation. */
 export class Observed {
   private readonly caughtUp = new Set<string>();
+  private readonly generations = new Map<string, number>();
 
   record(event: ObservedEvent): void {
     const name = event.object.metadata?.name;
     if (name === undefined) return;
     const generation = event.object.metadata?.generation;
     const observed = event.object.status?.observedGeneration;
+    if (event.type === 'DELETED') this.generations.delete(name);
+    else if (observed !== undefined) this.generations.set(name, observed);
     if (
       event.type !== 'DELETED' &&
       generation !== undefined &&
@@ -194,6 +197,11 @@ export class Observed {
 
   get count(): number {
     return this.caughtUp.size;
+  }
+
+  /** The latest status.observedGeneration seen for `name`. */
+  observedGeneration(name: string): number | undefined {
+    return this.generations.get(name);
   }
 }
 

@@ -1,9 +1,27 @@
-// The benchmark's pure parts: percentiles, the Prometheus text parser, request deltas, schedules
-// and budget verdicts. Run: e2e/toolchain/node --test e2e/bench/bench.test.ts
+// The benchmark's pure parts: percentiles, the Prometheus text parser, request deltas, schedules,
+// budget verdicts, the fleet's due ticks and the heap flags read from the Deployment.
+// Run: e2e/toolchain/node --test test/unit/bench/bench.test.ts
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { counterDeltas, parseExposition, requestDelta } from '../../../e2e/bench/prom.ts';
-import { formatComparisons, formatTable, type RunFigures } from '../../../e2e/bench/report.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dueTicks, fleetSchedule } from '../../../e2e/bench/fleet.ts';
+import { deploymentNodeOptions } from '../../../e2e/bench/operator-process.ts';
+import { curves, plotInput, render } from '../../../e2e/bench/plot.ts';
+import {
+  budgetLines,
+  formatBudgetLine,
+  formatFleet,
+  formatIdle,
+  formatMemory,
+  formatTable,
+  type BudgetLine,
+  type FleetFigures,
+  type ManyJobsFigures,
+  type RunFigures,
+} from '../../../e2e/bench/report.ts';
 import { percentile, summarize } from '../../../e2e/bench/stats.ts';
 import {
   minuteSchedule,
@@ -93,33 +111,112 @@ describe('workloads', () => {
 });
 
 describe('report', () => {
-  const run = (scenario: RunFigures['scenario'], max: number, complete = true): RunFigures => ({
+  const run = (
+    scenario: RunFigures['scenario'],
+    max: number,
+    { complete = true, n = 1000, p99 = max * 0.99 }: { complete?: boolean; n?: number; p99?: number } = {},
+  ): RunFigures => ({
     scenario,
-    n: 1000,
+    n,
     tick: '2026-11-22T08:00:00.000Z',
-    seen: complete ? 1000 : 10,
+    seen: complete ? n : 10,
     complete,
     waitedMs: 600_000,
-    skew: { count: 1000, p50: max / 2, p99: max * 0.99, max, first: 10, perSecond: 100 },
+    skew: { count: n, p50: max / 2, p99, max, first: 10, perSecond: 100 },
     notes: [],
   });
+  const line = (lines: readonly BudgetLine[], budget: RegExp): BudgetLine => {
+    const found = lines.find((l) => budget.test(l.budget));
+    assert.ok(found !== undefined, `no budget line matching ${String(budget)} in ${JSON.stringify(lines)}`);
+    return found;
+  };
+  const full = (n: number, times: Partial<Record<RunFigures['scenario'], number>>): RunFigures[] =>
+    Object.entries(times).map(([s, max]) => run(s as RunFigures['scenario'], max, { n }));
 
-  it('budget verdicts at 1000: within 1.25x of the bare client, and CronJob at least 2x slower', () => {
-    const lines = formatComparisons(
-      [run('bare', 8000), run('operator-status', 9000), run('cronjob-default', 30_000)],
-      1000,
+  it('PostgreSQL at 1000: last Pod within 1.25x of the bare client is met, beyond it MISSED', () => {
+    const met = budgetLines(full(1000, { bare: 8000, 'operator-postgres': 9000 }), 1000);
+    assert.equal(line(met, /PostgreSQL.*1\.25×/).verdict, 'met');
+    assert.match(
+      formatBudgetLine(line(met, /PostgreSQL.*1\.25×/)),
+      /9\.000 \/ 8\.000 s = 1\.13× — budget met/,
     );
-    assert.match(lines.find((l) => l.includes('bare client last Pod')) ?? '', /1\.13× .*budget met/);
-    assert.match(lines.find((l) => l.includes('default limits')) ?? '', /3\.33× .*budget met/);
+    const missed = budgetLines(full(1000, { bare: 8000, 'operator-postgres': 10_500 }), 1000);
+    assert.equal(line(missed, /PostgreSQL.*1\.25×/).verdict, 'missed');
+    assert.match(formatBudgetLine(line(missed, /PostgreSQL.*1\.25×/)), /budget MISSED/);
   });
 
-  it('an incomplete CronJob run is a lower bound, and a slow operator misses the bare-client budget', () => {
-    const lines = formatComparisons(
-      [run('bare', 8000), run('operator-status', 12_000), run('cronjob-default', 0, false)],
+  it('the status ledger is held to 2.2x of the bare client at both 100 and 1000', () => {
+    for (const n of [100, 1000]) {
+      const lines = budgetLines(full(n, { bare: 1000, 'operator-status': 2100 }), n);
+      assert.equal(line(lines, /status ledger.*2\.2×/).verdict, 'met');
+      const slow = budgetLines(full(n, { bare: 1000, 'operator-status': 2300 }), n);
+      assert.equal(line(slow, /status ledger.*2\.2×/).verdict, 'missed');
+    }
+  });
+
+  it('PostgreSQL at 100: the p99 skew must be under 1 s; an incomplete run misses it', () => {
+    const ok = budgetLines([run('operator-postgres', 990, { n: 100, p99: 950 })], 100);
+    assert.equal(line(ok, /p99/).verdict, 'met');
+    const late = budgetLines([run('operator-postgres', 1200, { n: 100, p99: 1100 })], 100);
+    assert.equal(line(late, /p99/).verdict, 'missed');
+    const incomplete = budgetLines([run('operator-postgres', 500, { n: 100, complete: false })], 100);
+    assert.equal(line(incomplete, /p99/).verdict, 'missed');
+  });
+
+  it('both ledgers must be ahead of CronJob at default and at raised limits, each a verdict', () => {
+    const lines = budgetLines(
+      full(1000, {
+        'operator-status': 20_000,
+        'operator-postgres': 9000,
+        'cronjob-default': 118_000,
+        'cronjob-raised': 11_000,
+      }),
       1000,
     );
-    assert.match(lines.find((l) => l.includes('bare client last Pod')) ?? '', /1\.50× .*budget MISSED/);
-    assert.match(lines.find((l) => l.includes('default limits')) ?? '', /> 50\.00×/);
+    const ahead = lines.filter((l) => l.budget.includes('ahead of'));
+    assert.equal(ahead.length, 4);
+    assert.equal(line(lines, /status ledger.*ahead of CronJob, KCM default/).verdict, 'met');
+    assert.equal(line(lines, /status ledger.*ahead of CronJob, KCM qps/).verdict, 'missed');
+    assert.equal(line(lines, /PostgreSQL.*ahead of CronJob, KCM qps/).verdict, 'met');
+  });
+
+  it('an incomplete CronJob run is a lower bound: an operator faster than its wait is ahead', () => {
+    const lines = budgetLines(
+      [run('operator-postgres', 9000), run('cronjob-default', 0, { complete: false })],
+      1000,
+    );
+    const ahead = line(lines, /PostgreSQL.*ahead of CronJob, KCM default/);
+    assert.equal(ahead.verdict, 'met');
+    assert.match(ahead.text, /9\.000 \/ > 600\.000 s/);
+  });
+
+  it('an incomplete bare-client run gives no verdict, and says why', () => {
+    const lines = budgetLines([run('bare', 0, { complete: false }), run('operator-postgres', 9000)], 1000);
+    const l = line(lines, /PostgreSQL.*1\.25×/);
+    assert.equal(l.verdict, 'undetermined');
+    assert.match(l.text, /bare client run is incomplete/);
+  });
+
+  it('at a budgeted size a missing run is named instead of a verdict', () => {
+    const lines = budgetLines([run('operator-postgres', 9000)], 1000);
+    const l = line(lines, /PostgreSQL.*1\.25×/);
+    assert.equal(l.verdict, 'missing');
+    assert.match(formatBudgetLine(l), /no verdict: no bare client \(physical limit\) run at N=1000/);
+    const cron = line(lines, /status ledger.*ahead of CronJob, KCM default/);
+    assert.match(cron.text, /no ssj-operator, status ledger nor CronJob, KCM default limits run/);
+  });
+
+  it('at a size no budget names the figures are for information only, and nothing is missing', () => {
+    const lines = budgetLines(
+      full(20, { bare: 300, 'operator-postgres': 900, 'operator-status': 1000, 'cronjob-default': 5000 }),
+      20,
+    );
+    assert.ok(lines.length > 0);
+    assert.ok(
+      lines.every((l) => l.verdict === 'info'),
+      JSON.stringify(lines),
+    );
+    assert.deepEqual(budgetLines([run('bare', 300, { n: 20 })], 20), []);
   });
 
   it('the table has a header, an alignment row and one row per run', () => {
@@ -127,5 +224,181 @@ describe('report', () => {
     assert.equal(table.length, 3);
     assert.match(table[1] ?? '', /^\|-+\|-+\|-+:\|/);
     assert.match(table[2] ?? '', /bare client .* 8\.000 /);
+  });
+});
+
+describe('fleet', () => {
+  it('job i fires every minute at second i mod 60', () => {
+    assert.equal(fleetSchedule(0), '0 * * * * *');
+    assert.equal(fleetSchedule(61), '1 * * * * *');
+  });
+
+  it('the due ticks of a window are each job at its second of every whole minute in it', () => {
+    const start = Date.UTC(2026, 11, 1, 15, 0, 0) / 1000;
+    const due = dueTicks(120, start, 120);
+    assert.equal(due.size, 240);
+    assert.equal(due.get('bench-00000-' + String(start)), start);
+    assert.equal(due.get('bench-00061-' + String(start + 61)), start + 61);
+    assert.equal(due.get('bench-00061-' + String(start + 121)), undefined);
+    // A window that is not whole minutes holds only the seconds inside it.
+    assert.equal(dueTicks(60, start, 90).size, 90);
+  });
+
+  const fleetRun = (n: number, p99: number, keptUp = true): FleetFigures => ({
+    n,
+    windowStart: '2026-12-01T15:00:00.000Z',
+    windowSeconds: 300,
+    due: n * 5,
+    seen: keptUp ? n * 5 : n * 5 - 1,
+    notRun: 0,
+    outcomes: { Succeeded: n * 5 },
+    keptUp,
+    skew: { count: n * 5, p50: p99 / 2, p99, max: p99 + 10, first: 5, perSecond: 10 },
+    offsetsMs: [],
+    api: { perRun: 4, total: n * 20, breakdown: [] },
+    apiServer: { perRun: 6, total: n * 30, breakdown: [] },
+    simulator: { reads: n * 5, statusWrites: n * 5, failures: 0 },
+    operatorCounters: [],
+    cpuSeconds: 10,
+    cpuSecondsPerRun: 0.004,
+    memory: undefined,
+    notes: [],
+  });
+
+  it('the largest N sustained is the largest that kept up with p99 under 1 s', () => {
+    const lines = formatFleet({
+      runs: [fleetRun(250, 300), fleetRun(500, 800), fleetRun(1000, 2500)],
+      bareRate: { podsPerSecond: 120, source: 'the burst bare-client run at N=1000' },
+    });
+    assert.match(lines.at(-1) ?? '', /largest N sustained with p99 < 1 s: 500 .* 120\.0 Pods\/s \(the burst/);
+    const none = formatFleet({ runs: [fleetRun(250, 300, false)], bareRate: undefined });
+    assert.match(none.at(-1) ?? '', /no N sustained/);
+    assert.match(none[0] ?? '', /did NOT keep up/);
+  });
+});
+
+describe('memory and idle', () => {
+  const figures = (rss: number, peak: number, cpuPercent: number): ManyJobsFigures => ({
+    jobs: 10_000,
+    observed: 10_000,
+    steady: { rssMiB: rss, hwmMiB: rss },
+    idle: {
+      seconds: 60,
+      cpuSeconds: (cpuPercent / 100) * 60,
+      percentOfCore: cpuPercent,
+      memory: { rssMiB: rss, hwmMiB: rss },
+    },
+    burst: {
+      jobs: 1000,
+      tick: '2026-12-01T15:00:00.000Z',
+      seen: 1000,
+      complete: true,
+      lastPodMs: 9000,
+      peakRssMiB: peak,
+      after: { rssMiB: rss, hwmMiB: peak },
+    },
+    notes: [],
+  });
+
+  it('RSS is held under 200 MiB both steady and at the peak after the burst', () => {
+    const [steady, burst] = formatMemory(figures(150, 190, 0.5));
+    assert.match(steady ?? '', /steady: VmRSS 150\.0 MiB.*budget met/);
+    assert.match(burst ?? '', /after 1000 due at one second.*peak VmRSS sampled 190\.0 MiB.*budget met/);
+    assert.match(formatMemory(figures(150, 260, 0.5))[1] ?? '', /budget MISSED/);
+  });
+
+  it('with fewer than 10,000 jobs the memory and idle figures are for information only', () => {
+    const small = { ...figures(300, 320, 0.5), jobs: 500, observed: 500 };
+    for (const line of [...formatMemory(small), ...formatIdle(small)]) {
+      assert.match(line, /for information: the budget is at 10000 jobs/);
+      assert.doesNotMatch(line, /budget (met|MISSED)/);
+    }
+  });
+
+  it('idle CPU is a percentage of one core, under 1 %', () => {
+    assert.match(
+      formatIdle(figures(150, 190, 0.4))[0] ?? '',
+      /0\.40 % of one core \(budget < 1 %\) — budget met/,
+    );
+    assert.match(formatIdle(figures(150, 190, 1.5))[0] ?? '', /budget MISSED/);
+  });
+});
+
+describe('operator process', () => {
+  it("the operator's NODE_OPTIONS are read from the manager container of the Deployment", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ssj-bench-'));
+    const path = join(dir, 'manager.yaml');
+    writeFileSync(
+      path,
+      [
+        'apiVersion: v1',
+        'kind: Namespace',
+        'metadata: { name: x }',
+        '---',
+        'apiVersion: apps/v1',
+        'kind: Deployment',
+        'spec:',
+        '  template:',
+        '    spec:',
+        '      containers:',
+        '        - name: sidecar',
+        '          env: [{ name: NODE_OPTIONS, value: --wrong }]',
+        '        - name: manager',
+        '          env:',
+        '            - { name: POD_NAME, value: p }',
+        '            - { name: NODE_OPTIONS, value: --max-old-space-size=96 --max-semi-space-size=2 }',
+      ].join('\n'),
+    );
+    assert.equal(deploymentNodeOptions(path), '--max-old-space-size=96 --max-semi-space-size=2');
+    writeFileSync(path, 'kind: Namespace\n');
+    assert.throws(() => deploymentNodeOptions(path), /no Deployment/);
+  });
+});
+
+describe('plot', () => {
+  const json = {
+    startedAt: '2026-12-01T15:00:00.000Z',
+    command: 'make bench (SSJ_BENCH_SIZES=2)',
+    commit: 'abc1234',
+    runs: [
+      { scenario: 'bare', n: 2, complete: true, offsetsMs: [300, 100] },
+      { scenario: 'operator-postgres', n: 2, complete: false, offsetsMs: [-5] },
+    ],
+  };
+
+  it('each run becomes its distribution: the k-th fastest Pod at share k/N, from a first point at 0', () => {
+    const points = curves(plotInput(json).runs);
+    assert.deepEqual(
+      points.filter((p) => p.scenario.startsWith('bare')).map((p) => [p.skew, p.share]),
+      [
+        [0.1, 0],
+        [0.1, 0.5],
+        [0.3, 1],
+      ],
+    );
+    // A Pod seen before its tick sits at the log axis's floor; an incomplete run never reaches 1.
+    const early = points.filter((p) => !p.complete);
+    assert.deepEqual(early.at(-1), {
+      n: 'N = 2',
+      scenario: 'ssj-operator, PostgreSQL ledger',
+      complete: false,
+      skew: 0.01,
+      share: 0.5,
+    });
+  });
+
+  it('a JSON without per-Pod skews is refused with the reason', () => {
+    const old = { ...json, runs: [{ scenario: 'bare', n: 100, complete: true }] };
+    assert.throws(() => plotInput(old), /no per-Pod skews \(offsetsMs\)/);
+    assert.throws(
+      () => plotInput({ runs: [{ scenario: 'nightly', n: 1, offsetsMs: [] }] }),
+      /unknown scenario/,
+    );
+  });
+
+  it('renders an SVG without a browser', async () => {
+    const svg = await render(plotInput(json));
+    assert.match(svg, /^<svg /);
+    assert.match(svg, /N = 2/);
   });
 });

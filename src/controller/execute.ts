@@ -7,12 +7,15 @@
  *      reconcile that passed its resourceVersion precondition (the claim, or a write proving
  *      that the view an earlier claim was planned from is current).
  *   2. every other ledger write and Event, in plan order;
- *   3. at most one status write (skipped when Pods were created: the records of new Pods wait
- *      for the next reconcile, so that status writes never delay other jobs' Pods);
+ *   3. at most one status write;
  *   4. Pod deletions and finalizer releases, only once the outcomes they follow are durable:
  *      after the ledger writes of step 2 with PostgreSQL, after the status write of step 3 in
  *      status-only mode. A Pod deleted before its run's record (TimedOut, Replaced) would read,
  *      should that record fail, as a Pod stopped from outside: Lost.
+ *
+ * When Pods were created, steps 3 and 4 are left to a follow-up reconcile in the work queue's
+ * normal lane, which plans them again: nothing but claims, creates and (held) Events runs while
+ * ticks are due (docs/adr/0012-tick-lane.md).
  *
  * A failure stops the sequence and is thrown, so the work queue retries the key with backoff;
  * a retry plans again from fresh observations, and every step is idempotent (claims,
@@ -134,13 +137,17 @@ export class Execution {
       if (action.kind === 'ledger' && action.write.kind === 'claim') this.d.fault?.('after-claim');
       if (action.kind === 'createPod') this.d.fault?.('after-create');
     }
+    // Events go to the recorder, which holds them while ticks are due; in status-only mode these
+    // ledger writes are already in the status just written (nothing is sent).
     for (const action of actions.filter((a) => !early(a) && !isRelease(a))) {
       this.checkLeading();
       await this.execute(action);
     }
+    // The tick's work is done: the record of its Pods and the cleanup are planned again by the
+    // follow-up reconcile.
+    if (this.created.length > 0) return this.outcome();
     const releases = actions.filter(isRelease);
     if (postgres) await this.executeAll(releases);
-    if (this.created.length > 0) return this.outcome();
     // In status-only mode the job's status is the ledger: deletions and releases planned from it
     // follow a write that passed its resourceVersion precondition, so a stale cache (a claim
     // it does not show yet) can never release or delete a Pod of a run it does not know.

@@ -29,6 +29,7 @@ import type { JobLabels, Metrics, WatchEventType } from '../observability/metric
 import { podInformer, singletonJobInformer, type Informer } from '../runtime/informer.ts';
 import { createRateLimitingQueue, type RateLimitingQueue } from '../runtime/rate-limiting-queue.ts';
 import { runWorkers } from '../runtime/workers.ts';
+import { HeldEvents } from '../runtime/held-events.ts';
 import { ScheduleCache } from '../schedule/index.ts';
 import { FencedError, type Fence, type Ledger } from '../ledger/ledger.ts';
 import type { EventSink, KubeWriter, ReconcileObserver } from './ports.ts';
@@ -104,6 +105,8 @@ export class Manager {
       this.enqueue(job);
     });
     this.jobs.on('update', (job) => {
+      // The echo of our own status write: a reconcile would only load the ledger to find nothing new.
+      if (this.leading?.reconciler.isOwnEcho(job) === true) return;
       this.enqueue(job);
     });
     this.jobs.on('delete', (job) => {
@@ -143,12 +146,17 @@ export class Manager {
     const { options } = this;
     const signal = AbortSignal.any([term.signal, this.stopped.signal]);
     const queue = createRateLimitingQueue();
+    // While ticks are due, the term's Events wait (docs/adr/0012-tick-lane.md).
+    const events = new HeldEvents(options.events, () => queue.dueCount() > 0);
+    const unsubscribe = queue.onDueDrained(() => {
+      events.release();
+    });
     const reconciler = new Reconciler({
       jobs: { get: (ns, name) => this.jobs.get(ns, name) },
       pods: { forJob: (ns, name) => this.podsOf(ns, name) },
       kube: options.kube,
       ledger: options.ledger,
-      events: options.events,
+      events,
       schedules: this.schedules,
       now: () => new Date(),
       // The local fence: no side effect once the term is past its renew deadline.
@@ -207,6 +215,8 @@ export class Manager {
     } finally {
       signal.removeEventListener('abort', onEnd);
       queue.shutDown();
+      unsubscribe();
+      events.release();
       this.leading = undefined;
       removeJobSeries(options.metrics);
       // Only a leader judges the ledger; a follower reporting its last term's value would keep

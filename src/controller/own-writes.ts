@@ -7,6 +7,8 @@
  *   shows a version that write (or an earlier one of ours) replaced; any other version, newer
  *   or written by someone else, wins and the memory is dropped. So the next reconcile after
  *   our own write works from it, and a 409 Conflict means another writer, never our own lag.
+ * - `isLatestWrite(cached)` tells the watch event of our own latest status write (the informer
+ *   catching up with it) from any other change.
  * - `pods(uid, cached)` adds the create responses of Pods the cache does not show yet. A
  *   remembered Pod is dropped once the cache shows its name, or its run has finished.
  *
@@ -27,6 +29,13 @@ export class OwnWrites {
     if (mine.superseded.has(cached.metadata?.resourceVersion ?? '')) return mine.job;
     this.jobs.delete(uid);
     return cached;
+  }
+
+  /** The cached job is exactly what our latest status write of it returned. */
+  isLatestWrite(cached: ScheduledSingletonJob): boolean {
+    const mine = this.jobs.get(cached.metadata?.uid ?? '');
+    const rv = cached.metadata?.resourceVersion;
+    return mine !== undefined && rv !== undefined && mine.job.metadata?.resourceVersion === rv;
   }
 
   wroteJob(before: ScheduledSingletonJob, after: ScheduledSingletonJob): void {

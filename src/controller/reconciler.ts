@@ -37,6 +37,7 @@ import type { CreateRefusal, JobView, SpecProblem } from './snapshot.ts';
 import { periodsSinceSuccess } from './status.ts';
 import type { ScheduledSingletonJobStatus } from '../api/types.ts';
 import type { Schedule } from '../schedule/index.ts';
+import type { Lane } from '../runtime/queue.ts';
 
 export type { EventSink, JobCache, KubeWriter, PodCache, ReconcileObserver } from './ports.ts';
 export { StatusConflictError } from './ports.ts';
@@ -70,6 +71,7 @@ export interface ReconcilerDeps {
 
 export interface ReconcileResult {
   readonly requeueAfterMs?: number;
+  readonly lane?: Lane;
 }
 
 export function parseKey(key: string): { namespace: string; name: string } {
@@ -90,6 +92,15 @@ export class Reconciler {
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
+  }
+
+  /**
+   * The job as the cache shows it is the one this term's latest status write of it returned: the
+   * watch event brings nothing the reconcile that wrote it did not plan from, so it needs no
+   * reconcile of its own (that reconcile asked for its next look itself).
+   */
+  isOwnEcho(job: ScheduledSingletonJob): boolean {
+    return this.own.isLatestWrite(job);
   }
 
   forget(uid: string): void {
@@ -160,17 +171,22 @@ export class Reconciler {
     if (outcome.refusal === undefined) this.refusals.delete(jobRef.uid);
     else this.refusals.set(jobRef.uid, outcome.refusal);
     for (const pod of outcome.created) this.own.createdPod(jobRef.uid, pod);
-    // The record of new Pods waits for a fresh reconcile, queued behind the other jobs due
-    // now, so that status writes never delay their Pods.
-    if (outcome.created.length > 0) return { requeueAfterMs: 0 };
+    // The record of new Pods (and the cleanup the plan had) waits for a fresh reconcile in the
+    // normal lane, which runs once every job due now has had its claim and create.
+    if (outcome.created.length > 0) return { requeueAfterMs: 0, lane: 'normal' };
     return this.requeue(result, d.now(), outcome.refusal !== undefined);
   }
 
   private requeue(result: Plan, now: Date, refused: boolean): ReconcileResult {
     const at = result.requeueAt?.getTime();
     const afterMs = at === undefined ? undefined : Math.max(0, at - now.getTime());
-    if (!refused) return afterMs === undefined ? {} : { requeueAfterMs: afterMs };
-    return { requeueAfterMs: Math.min(afterMs ?? REFUSAL_RECHECK_MS, REFUSAL_RECHECK_MS) };
+    if (refused) return { requeueAfterMs: Math.min(afterMs ?? REFUSAL_RECHECK_MS, REFUSAL_RECHECK_MS) };
+    if (afterMs === undefined) return {};
+    // Woken for the next tick (not for an earlier deadline): the claim and create of that tick
+    // are due work, handed out before any record, Event or cleanup (docs/adr/0012-tick-lane.md).
+    const next = result.nextTick?.getTime();
+    const forTick = next !== undefined && at !== undefined && at >= next;
+    return { requeueAfterMs: afterMs, lane: forTick ? 'due' : 'normal' };
   }
 
   /**

@@ -6,7 +6,8 @@
 //   clock; `ms <= 0` (or NaN) adds it at once.
 // - A key waits at most once: when it is already waiting, the EARLIER ready time wins and the
 //   later request is dropped (a reconcile asking to look again in a day must not postpone a
-//   retry due in a second).
+//   retry due in a second). It is added in the lane of the request that won; at equal ready
+//   times the due lane wins.
 // - One timer, for the earliest waiting key. A timer never asks the clock for more than
 //   2^31-1 ms (setTimeout's limit); a longer wait is re-armed when that timer fires, so a
 //   daily tick is fine.
@@ -21,11 +22,11 @@
 import { MAX_TIMER_MS, realClock } from './clock.ts';
 import type { Cancel, Clock } from './clock.ts';
 import { createQueue } from './queue.ts';
-import type { Queue } from './queue.ts';
+import type { Lane, Queue } from './queue.ts';
 import { ReadyHeap } from './ready-heap.ts';
 
 export interface DelayingQueue extends Queue {
-  addAfter(key: string, ms: number): void;
+  addAfter(key: string, ms: number, lane?: Lane): void;
   /** Keys waiting for their ready time (not yet in the queue). */
   waiting(): number;
 }
@@ -44,6 +45,8 @@ class DelayingWorkQueue implements DelayingQueue {
   readonly #queue: Queue;
   readonly #clock: Clock;
   readonly #heap = new ReadyHeap();
+  /** The lane of each waiting key that waits for the due lane; the others wait for 'normal'. */
+  readonly #dueWaiting = new Set<string>();
   #cancelTimer: Cancel | undefined;
   #timerFor: number | undefined;
 
@@ -52,8 +55,8 @@ class DelayingWorkQueue implements DelayingQueue {
     this.#clock = clock;
   }
 
-  add(key: string): void {
-    this.#queue.add(key);
+  add(key: string, lane?: Lane): void {
+    this.#queue.add(key, lane);
   }
 
   get(): Promise<string | undefined> {
@@ -66,6 +69,18 @@ class DelayingWorkQueue implements DelayingQueue {
 
   len(): number {
     return this.#queue.len();
+  }
+
+  laneOf(key: string): Lane | undefined {
+    return this.#queue.laneOf(key);
+  }
+
+  dueCount(): number {
+    return this.#queue.dueCount();
+  }
+
+  onDueDrained(fn: () => void): () => void {
+    return this.#queue.onDueDrained(fn);
   }
 
   waiting(): number {
@@ -86,15 +101,21 @@ class DelayingWorkQueue implements DelayingQueue {
     return this.#queue.shutDownWithDrain();
   }
 
-  addAfter(key: string, ms: number): void {
+  addAfter(key: string, ms: number, lane: Lane = 'normal'): void {
     if (this.#queue.shuttingDown()) return;
     if (!(ms > 0)) {
-      this.#queue.add(key);
+      this.#queue.add(key, lane);
       return;
     }
     const readyAt = this.#clock.now() + ms;
     const current = this.#heap.readyAt(key);
-    if (current !== undefined && current <= readyAt) return;
+    if (current !== undefined && current < readyAt) return;
+    if (current === readyAt) {
+      if (lane === 'due') this.#dueWaiting.add(key);
+      return;
+    }
+    if (lane === 'due') this.#dueWaiting.add(key);
+    else this.#dueWaiting.delete(key);
     this.#heap.set(key, readyAt);
     this.#arm();
   }
@@ -104,6 +125,7 @@ class DelayingWorkQueue implements DelayingQueue {
     this.#cancelTimer = undefined;
     this.#timerFor = undefined;
     this.#heap.clear();
+    this.#dueWaiting.clear();
   }
 
   // Keeps exactly one timer, aimed at the earliest ready time (or at MAX_TIMER_MS from now).
@@ -130,7 +152,8 @@ class DelayingWorkQueue implements DelayingQueue {
     const now = this.#clock.now();
     for (let top = this.#heap.peek(); top !== undefined && top.readyAt <= now; top = this.#heap.peek()) {
       this.#heap.pop();
-      this.#queue.add(top.key);
+      const due = this.#dueWaiting.delete(top.key);
+      this.#queue.add(top.key, due ? 'due' : 'normal');
     }
     this.#arm();
   }

@@ -12,6 +12,10 @@
 // - If the Event was deleted meanwhile (its one-hour TTL, or by hand), the patch gets NotFound
 //   and a new Event is created carrying the series so far.
 // - The cache of recent Events is bounded (`maxEntries`, least recently used evicted first).
+// - At most `maxInFlight` (16) writes are in flight at once; the others wait their turn, still
+//   aggregating repeats. A burst of 1,000 Events (a tick's held Events released at once) would
+//   otherwise be 1,000 concurrent requests, their bodies and sockets all alive together: the
+//   heap of a 1,000-job burst (issue 9), and requests timing out behind each other.
 //
 // Simplified relative to client-go (tools/events' broadcaster and tools/record's
 // EventCorrelator), on purpose:
@@ -30,6 +34,7 @@
 
 import { EventsV1Api, EventsV1Event, V1MicroTime } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
+import pLimit from 'p-limit';
 import { classify } from './kube-errors.ts';
 
 export const REPORTING_CONTROLLER = 'ssj.dev/ssj-operator';
@@ -88,6 +93,8 @@ export interface EventRecorderOptions {
   now?: () => Date;
   /** Bound of the aggregation cache; 4096 (client-go's) when absent. */
   maxEntries?: number;
+  /** Writes in flight at once; 16 when absent. */
+  maxInFlight?: number;
 }
 
 export interface AggregatingEventRecorder extends EventRecorder {
@@ -122,6 +129,7 @@ export function createEventRecorder(options: EventRecorderOptions): AggregatingE
   const instance = options.identity.slice(0, INSTANCE_MAX);
   const cache = new Map<string, Entry>();
   const inFlight = new Set<Promise<void>>();
+  const limit = pLimit(options.maxInFlight ?? 16);
   let seq = 0;
 
   const warn = (obj: Record<string, unknown>, msg: string): void => {
@@ -169,17 +177,21 @@ export function createEventRecorder(options: EventRecorderOptions): AggregatingE
   const write = async (entry: Entry): Promise<void> => {
     let recreated = false;
     while (entry.written < entry.count) {
-      const count = entry.count;
-      const lastAt = entry.lastAt;
+      // Read when the write starts (after waiting for its turn): repeats meanwhile go with it.
+      let count = entry.count;
       try {
-        if (entry.name === undefined) {
-          entry.name = await sink.create(entry.namespace, body(entry, count, lastAt));
-        } else {
-          await sink.patchSeries(entry.namespace, entry.name, {
-            count,
-            lastObservedTime: new V1MicroTime(lastAt.getTime()),
-          });
-        }
+        await limit(async () => {
+          count = entry.count;
+          const lastAt = entry.lastAt;
+          if (entry.name === undefined) {
+            entry.name = await sink.create(entry.namespace, body(entry, count, lastAt));
+          } else {
+            await sink.patchSeries(entry.namespace, entry.name, {
+              count,
+              lastObservedTime: new V1MicroTime(lastAt.getTime()),
+            });
+          }
+        });
         entry.written = count;
       } catch (err) {
         const e = classify(err);

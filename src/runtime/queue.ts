@@ -10,13 +10,22 @@
 // - After `shutDown()`, `add` is ignored; keys already queued are still handed out, then every
 //   `get()` resolves to undefined. `shutDownWithDrain()` also waits until every key handed out
 //   has been marked `done`.
+// - Two lanes (docs/adr/0012-tick-lane.md): a key added to the 'due' lane (work due at a tick) is
+//   handed out before any key of the 'normal' lane, FIFO within each lane. A key queued in the
+//   normal lane and added to the due lane moves to the due lane; never the other way. A key
+//   re-added while being processed is queued again, on `done`, in the highest lane it was
+//   re-added to. `onDueDrained` is told each time the due lane empties and no due key is
+//   being processed any more.
 //
 // It does not:
 // - retry or delay (see delaying-queue.ts and rate-limiting-queue.ts, which wrap this one);
 // - notice a worker that never calls `done`: its key stays blocked forever, as in client-go.
 
+/** 'due': claims and creates of a tick; 'normal': everything else (records, Events, cleanup). */
+export type Lane = 'due' | 'normal';
+
 export interface Queue {
-  add(key: string): void;
+  add(key: string, lane?: Lane): void;
   /** Resolves with the next key, or undefined once the queue is shut down and empty. */
   get(): Promise<string | undefined>;
   /** Marks the end of processing of a key returned by `get`. */
@@ -26,6 +35,12 @@ export interface Queue {
   shutDown(): void;
   shutDownWithDrain(): Promise<void>;
   shuttingDown(): boolean;
+  /** The lane a key being processed was handed out from; undefined when it is not processing. */
+  laneOf(key: string): Lane | undefined;
+  /** Due keys queued or being processed. */
+  dueCount(): number;
+  /** Subscribes to the moments the due lane has drained (queued and processing); returns the unsubscriber. */
+  onDueDrained(fn: () => void): () => void;
 }
 
 export function createQueue(): Queue {
@@ -33,21 +48,33 @@ export function createQueue(): Queue {
 }
 
 class WorkQueue implements Queue {
-  // FIFO of keys; `#head` avoids the O(n) cost of Array.shift on a long queue.
-  #order: string[] = [];
-  #head = 0;
-  // Keys that need processing: queued, or re-added while being processed.
-  #dirty = new Set<string>();
-  #processing = new Set<string>();
+  // One FIFO per lane; `head` avoids the O(n) cost of Array.shift on a long queue. An entry whose
+  // key has moved to the due lane since is stale and skipped.
+  readonly #lanes: Record<Lane, { order: { key: string; seq: number }[]; head: number }> = {
+    due: { order: [], head: 0 },
+    normal: { order: [], head: 0 },
+  };
+  // Keys that need processing, with their lane: queued, or re-added while being processed.
+  #dirty = new Map<string, Lane>();
+  // The sequence number of each queued key's live entry; any other entry of the key is stale.
+  #live = new Map<string, number>();
+  #seq = 0;
+  #processing = new Map<string, Lane>();
+  #queued: Record<Lane, number> = { due: 0, normal: 0 };
+  #dueProcessing = 0;
   #waiters: ((key: string | undefined) => void)[] = [];
   #shuttingDown = false;
   #drainWaiters: (() => void)[] = [];
+  #dueDrained = new Set<() => void>();
 
-  add(key: string): void {
-    if (this.#shuttingDown || this.#dirty.has(key)) return;
-    this.#dirty.add(key);
+  add(key: string, lane: Lane = 'normal'): void {
+    if (this.#shuttingDown) return;
+    const dirty = this.#dirty.get(key);
+    if (dirty === 'due' || dirty === lane) return;
+    this.#dirty.set(key, lane);
     if (this.#processing.has(key)) return;
-    this.#push(key);
+    if (dirty === 'normal') this.#queued.normal--; // promoted: its normal entry is now stale
+    this.#push(key, lane);
   }
 
   get(): Promise<string | undefined> {
@@ -58,13 +85,31 @@ class WorkQueue implements Queue {
   }
 
   done(key: string): void {
-    if (!this.#processing.delete(key)) return;
-    if (this.#dirty.has(key)) this.#push(key);
+    const lane = this.#processing.get(key);
+    if (lane === undefined) return;
+    this.#processing.delete(key);
+    if (lane === 'due') this.#dueProcessing--;
+    const again = this.#dirty.get(key);
+    if (again !== undefined) this.#push(key, again);
     if (this.#processing.size === 0) this.#notifyDrained();
+    if (lane === 'due') this.#maybeDueDrained();
   }
 
   len(): number {
-    return this.#order.length - this.#head;
+    return this.#queued.due + this.#queued.normal;
+  }
+
+  laneOf(key: string): Lane | undefined {
+    return this.#processing.get(key);
+  }
+
+  dueCount(): number {
+    return this.#queued.due + this.#dueProcessing;
+  }
+
+  onDueDrained(fn: () => void): () => void {
+    this.#dueDrained.add(fn);
+    return () => this.#dueDrained.delete(fn);
   }
 
   shutDown(): void {
@@ -85,31 +130,56 @@ class WorkQueue implements Queue {
     return this.#shuttingDown;
   }
 
-  #push(key: string): void {
+  #push(key: string, lane: Lane): void {
     const waiter = this.#waiters.shift();
     if (waiter !== undefined) {
       // A waiter exists only when nothing is queued, so handing the key over directly keeps FIFO.
       waiter(this.#begin(key));
       return;
     }
-    this.#order.push(key);
+    const seq = this.#seq++;
+    this.#lanes[lane].order.push({ key, seq });
+    this.#live.set(key, seq);
+    this.#queued[lane]++;
   }
 
   #pop(): string | undefined {
-    if (this.#head >= this.#order.length) return undefined;
-    const key = this.#order[this.#head];
-    this.#head++;
-    if (this.#head > 1024 && this.#head * 2 > this.#order.length) {
-      this.#order = this.#order.slice(this.#head);
-      this.#head = 0;
+    for (const lane of ['due', 'normal'] as const) {
+      const q = this.#lanes[lane];
+      while (q.head < q.order.length) {
+        const entry = q.order[q.head];
+        q.head++;
+        if (q.head > 1024 && q.head * 2 > q.order.length) {
+          q.order = q.order.slice(q.head);
+          q.head = 0;
+        }
+        // Stale: the key moved to the due lane after it was queued here.
+        if (entry === undefined || this.#live.get(entry.key) !== entry.seq) continue;
+        this.#live.delete(entry.key);
+        this.#queued[lane]--;
+        return entry.key;
+      }
     }
-    return key;
+    return undefined;
   }
 
   #begin(key: string): string {
+    const lane = this.#dirty.get(key) ?? 'normal';
     this.#dirty.delete(key);
-    this.#processing.add(key);
+    this.#processing.set(key, lane);
+    if (lane === 'due') this.#dueProcessing++;
     return key;
+  }
+
+  #maybeDueDrained(): void {
+    if (this.dueCount() !== 0) return;
+    for (const fn of [...this.#dueDrained]) {
+      try {
+        fn();
+      } catch {
+        // A subscriber's failure is its own; the queue goes on.
+      }
+    }
   }
 
   #notifyDrained(): void {

@@ -12,11 +12,12 @@ import { realClock } from './clock.ts';
 import type { Clock } from './clock.ts';
 import { createDelayingQueue } from './delaying-queue.ts';
 import type { DelayingQueue } from './delaying-queue.ts';
+import type { Lane } from './queue.ts';
 import { defaultControllerRateLimiter } from './rate-limiter.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 
 export interface RateLimitingQueue extends DelayingQueue {
-  addRateLimited(key: string): void;
+  addRateLimited(key: string, lane?: Lane): void;
   forget(key: string): void;
   numRequeues(key: string): number;
 }
@@ -34,26 +35,29 @@ export function createRateLimitingQueue(options: RateLimitingQueueOptions = {}):
   const queue = options.queue ?? createDelayingQueue({ clock });
   const limiter = options.rateLimiter ?? defaultControllerRateLimiter(clock);
   return {
-    add: (key) => {
-      queue.add(key);
+    add: (key, lane) => {
+      queue.add(key, lane);
     },
     get: () => queue.get(),
     done: (key) => {
       queue.done(key);
     },
     len: () => queue.len(),
+    laneOf: (key) => queue.laneOf(key),
+    dueCount: () => queue.dueCount(),
+    onDueDrained: (fn) => queue.onDueDrained(fn),
     waiting: () => queue.waiting(),
     shutDown: () => {
       queue.shutDown();
     },
     shutDownWithDrain: () => queue.shutDownWithDrain(),
     shuttingDown: () => queue.shuttingDown(),
-    addAfter: (key, ms) => {
-      queue.addAfter(key, ms);
+    addAfter: (key, ms, lane) => {
+      queue.addAfter(key, ms, lane);
     },
-    addRateLimited: (key) => {
+    addRateLimited: (key, lane) => {
       // A key refused by a shut-down queue is not a failure worth counting.
-      if (!queue.shuttingDown()) queue.addAfter(key, limiter.when(key));
+      if (!queue.shuttingDown()) queue.addAfter(key, limiter.when(key), lane);
     },
     forget: (key) => {
       limiter.forget(key);

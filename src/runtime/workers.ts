@@ -5,10 +5,13 @@
 // - At most `concurrency` reconciles run at once, and never two for the same key (the queue is
 //   stingy).
 // - After each reconcile, exactly one of:
-//   - it threw            → `onError(key, err)`, then `addRateLimited(key)` (per-key back-off);
-//   - `{ requeueAfterMs }` → `forget(key)`, then `addAfter(key, requeueAfterMs)`; 0 or less
+//   - it threw            → `onError(key, err)`, then `addRateLimited(key)` (per-key back-off),
+//                            in the lane the key was handed out from (a failed claim at a tick
+//                            is retried as due work);
+//   - `{ requeueAfterMs }` → `forget(key)`, then `addAfter(key, requeueAfterMs, lane)`; 0 or less
 //                            requeues at once (unlike controller-runtime, where RequeueAfter 0
-//                            means "not set": here an absent field says that);
+//                            means "not set": here an absent field says that); `lane` defaults
+//                            to 'normal';
 //   - nothing             → `forget(key)`.
 //   `done(key)` always follows, so a key re-added during its reconcile runs again afterwards.
 // - A `requeueAfterMs` that is not a finite number is reported through `onError` and retried
@@ -23,12 +26,13 @@
 //
 // It does not time out a reconcile that ignores its signal: shutdown waits for it.
 
+import type { Lane } from './queue.ts';
 import type { RateLimitingQueue } from './rate-limiting-queue.ts';
 
 // `void` is the natural "nothing to say" of an async function; eslint's no-invalid-void-type
 // would prefer undefined, which an async arrow without a return statement does not satisfy.
 // eslint-disable-next-line @typescript-eslint/no-invalid-void-type
-export type ReconcileResult = { requeueAfterMs?: number } | undefined | void;
+export type ReconcileResult = { requeueAfterMs?: number; lane?: Lane } | undefined | void;
 
 export type Reconcile = (key: string, signal: AbortSignal) => Promise<ReconcileResult>;
 
@@ -64,6 +68,7 @@ export async function runWorkers(
     for (;;) {
       const key = await queue.get();
       if (key === undefined) return;
+      const lane = queue.laneOf(key);
       try {
         if (aborted()) continue;
         let result: ReconcileResult;
@@ -72,7 +77,7 @@ export async function runWorkers(
         } catch (err) {
           if (aborted()) continue;
           report(key, err);
-          queue.addRateLimited(key);
+          queue.addRateLimited(key, lane);
           continue;
         }
         const after = result?.requeueAfterMs;
@@ -83,7 +88,7 @@ export async function runWorkers(
           queue.addRateLimited(key);
         } else {
           queue.forget(key);
-          queue.addAfter(key, after);
+          queue.addAfter(key, after, result?.lane);
         }
       } finally {
         queue.done(key);

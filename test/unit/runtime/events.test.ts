@@ -251,4 +251,19 @@ describe('event recorder', () => {
     assert.ok(c.body.note.endsWith('…'));
     assert.ok(!c.body.note.includes('\uFFFD'));
   });
+
+  it('has at most 16 writes in flight; the rest wait their turn and all are written', async () => {
+    const f = fakeSink({ autoRelease: false });
+    const r = recorder(f.sink);
+    for (let i = 0; i < 40; i++) r.event(job, 'Normal', `R${i}`, 'm');
+    await settle();
+    assert.equal(f.calls.length, 16, 'writes started before any finished');
+    for (let round = 0; round < 3; round++) {
+      f.releaseAll();
+      await settle();
+    }
+    f.releaseAll();
+    await r.flush();
+    assert.equal(f.calls.length, 40);
+  });
 });

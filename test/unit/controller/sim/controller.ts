@@ -66,6 +66,8 @@ export class ControllerProcess {
   reconciling = false;
   /** When the last completed reconcile asked to look again. */
   requeueAt: number | undefined;
+  /** The work-queue lane the last completed reconcile asked to be requeued in. */
+  requeueLane: 'due' | 'normal' | undefined;
   /** A fault point at which the process exits (the SSJ_FAULT_EXIT_AT switch). */
   armed: FaultPoint | undefined;
   completed = 0;
@@ -167,6 +169,7 @@ export class ControllerProcess {
         (r) => {
           this.completed++;
           this.requeueAt = r.requeueAfterMs === undefined ? undefined : this.env.clock() + r.requeueAfterMs;
+          this.requeueLane = r.lane;
         },
         (err: unknown) => {
           if (err instanceof CrashSignal) {

@@ -39,6 +39,7 @@ import {
 import { isLedgerUnavailable, PostgresLedgerStore, runKey, type LedgerLogger } from './postgres/index.ts';
 import type { Fence as StoreFence, LeaseRef, RunIdentity, RunRow, TicksNotRunRow } from './postgres/model.ts';
 import { viewFromStatus } from './status-ledger.ts';
+import { ClaimBatcher } from './postgres/claim-batch.ts';
 
 /** Enough recent runs and records for retries, history limits and the status summary. */
 const RECENT = 20;
@@ -169,18 +170,20 @@ export async function openPostgresLedger(options: PostgresLedgerOptions): Promis
     }
   };
 
+  const claims = new ClaimBatcher(store);
   const ledger: Ledger = {
     mode: 'postgres',
     load: (job: JobRef, status: ScheduledSingletonJobStatus | undefined) =>
       guard(async () => {
-        const [recent, unfinished, notRun, latest] = await Promise.all([
-          store.listRuns(job.uid, { limit: RECENT }),
-          store.listUnfinishedRuns(job.uid),
-          store.listTicksNotRun(job.uid, { limit: RECENT }),
-          store.latestTick(job.uid),
-        ]);
+        const {
+          runs: rows,
+          ticksNotRun: notRun,
+          latestTick: latest,
+        } = await store.loadJob(job.uid, {
+          limit: RECENT,
+        });
         const byKey = new Map<string, RunRow>();
-        for (const row of [...unfinished, ...recent]) byKey.set(row.runKey, row);
+        for (const row of rows) byKey.set(row.runKey, row);
         const runs = [...byKey.values()]
           .map(runOfRow)
           .sort((a, b) => b.claimedAt.getTime() - a.claimedAt.getTime());
@@ -198,7 +201,7 @@ export async function openPostgresLedger(options: PostgresLedgerOptions): Promis
         return view;
       }),
     write: (job: JobRef, given: Fence, write: LedgerWrite) =>
-      guard((fence) => writeOne(store, fence, job, write), given),
+      guard((fence) => writeOne(store, claims, fence, job, write), given),
   };
 
   return {
@@ -255,6 +258,7 @@ function identity(job: JobRef, run: RunId): RunIdentity {
 
 async function writeOne(
   store: PostgresLedgerStore,
+  claims: ClaimBatcher,
   fence: StoreFence,
   job: JobRef,
   write: LedgerWrite,
@@ -263,7 +267,7 @@ async function writeOne(
     case 'claim': {
       // claimed:false is a run this ledger already holds: ours after a commit whose answer was
       // lost, or a predecessor's claim. Its Pod is finished (same name) unless the run ended.
-      const result = await store.claimRun(fence, {
+      const result = await claims.claim(fence, {
         ...identity(job, write.run),
         namespace: job.namespace,
         jobName: job.name,

@@ -262,43 +262,75 @@ export class PostgresLedgerStore {
 
   /** Claims a run (state Claimed) unless it exists; then returns the existing row, claimed:false. */
   async claimRun(fence: Fence, run: RunClaim): Promise<ClaimResult> {
+    const [result] = await this.claimRuns(fence, [run]);
+    if (result === undefined) throw new Error('claimRuns returned no result for its one claim');
+    return result;
+  }
+
+  /**
+   * claimRun for many runs in one transaction, behind one fence check: every run is claimed or
+   * found, or (fenced, unavailable) none is. Results are in the order of `runs`.
+   */
+  async claimRuns(fence: Fence, runs: readonly RunClaim[]): Promise<ClaimResult[]> {
     checkFence(fence);
-    const key = runKey(run);
-    nonEmpty(run.namespace, 'namespace');
-    nonEmpty(run.jobName, 'jobName');
-    nonEmpty(run.podName, 'podName');
-    const tick = run.kind === 'scheduled' ? run.tick : null;
-    const token = run.kind === 'manual' ? run.manualToken : null;
+    if (runs.length === 0) return [];
+    const keys = runs.map((run) => {
+      nonEmpty(run.namespace, 'namespace');
+      nonEmpty(run.jobName, 'jobName');
+      nonEmpty(run.podName, 'podName');
+      return runKey(run);
+    });
     return this.#fenced(fence, async (client) => {
+      // One statement for every row: unnest turns the parallel arrays back into rows.
       const inserted = await client.query<RunRecord>(
         `INSERT INTO ssj.runs (run_key, job_uid, namespace, job_name, run_kind, tick, manual_token, attempt,
            pod_name, state, holder, term, updated_holder, updated_term)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'Claimed', $10, $11, $10, $11)
+         SELECT r.run_key, r.job_uid, r.namespace, r.job_name, r.run_kind, r.tick, r.manual_token, r.attempt,
+           r.pod_name, 'Claimed', $10, $11, $10, $11
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+           $7::text[], $8::integer[], $9::text[])
+           AS r(run_key, job_uid, namespace, job_name, run_kind, tick, manual_token, attempt, pod_name)
          ON CONFLICT DO NOTHING
          RETURNING ${RUN_COLUMNS}`,
         [
-          key,
-          run.jobUid,
-          run.namespace,
-          run.jobName,
-          run.kind,
-          tick,
-          token,
-          run.attempt,
-          run.podName,
+          keys,
+          runs.map((r) => r.jobUid),
+          runs.map((r) => r.namespace),
+          runs.map((r) => r.jobName),
+          runs.map((r) => r.kind),
+          runs.map((r) => (r.kind === 'scheduled' ? r.tick : null)),
+          runs.map((r) => (r.kind === 'manual' ? r.manualToken : null)),
+          runs.map((r) => r.attempt),
+          runs.map((r) => r.podName),
           fence.holder,
           fence.term,
         ],
       );
-      const row = inserted.rows[0];
-      if (row !== undefined) return { claimed: true, row: toRunRow(row) };
-      const existing = await selectRun(client, key);
-      if (existing === undefined) {
-        throw new Error(
-          `claimRun: ${key} conflicted with a row of another key (runKey and the unique indexes disagree)`,
-        );
+      const rows = new Map<string, ClaimResult>();
+      for (const record of inserted.rows) {
+        const row = toRunRow(record);
+        rows.set(row.runKey, { claimed: true, row });
       }
-      return { claimed: false, row: existing };
+      const missing = keys.filter((k) => !rows.has(k));
+      if (missing.length > 0) {
+        const existing = await client.query<RunRecord>(
+          `SELECT ${RUN_COLUMNS} FROM ssj.runs WHERE run_key = ANY($1::text[])`,
+          [missing],
+        );
+        for (const record of existing.rows) {
+          const row = toRunRow(record);
+          if (!rows.has(row.runKey)) rows.set(row.runKey, { claimed: false, row });
+        }
+      }
+      return keys.map((key) => {
+        const result = rows.get(key);
+        if (result === undefined) {
+          throw new Error(
+            `claimRuns: ${key} conflicted with a row of another key (runKey and the unique indexes disagree)`,
+          );
+        }
+        return result;
+      });
     });
   }
 
@@ -422,6 +454,52 @@ export class PostgresLedgerStore {
       [jobUid, listLimit(options)],
     );
     return result.rows.map(toRunRow);
+  }
+
+  /**
+   * What the controller reads of one job, in two queries instead of four: its unfinished runs
+   * and its `limit` latest runs (listUnfinishedRuns and listRuns, in no order), its `limit`
+   * latest ticks-not-run ranges (listTicksNotRun's order) and its latest accounted tick
+   * (latestTick).
+   */
+  async loadJob(
+    jobUid: string,
+    options?: { readonly limit?: number },
+  ): Promise<{ runs: RunRow[]; ticksNotRun: TicksNotRunRow[]; latestTick: Date | null }> {
+    const limit = listLimit(options);
+    const [runs, rest] = await Promise.all([
+      this.#query<RunRecord>(
+        `SELECT ${RUN_COLUMNS} FROM ssj.runs WHERE job_uid = $1 AND state <> 'Finished'
+         UNION
+         (SELECT ${RUN_COLUMNS} FROM ssj.runs WHERE job_uid = $1
+          ORDER BY claimed_at DESC, attempt DESC, run_key DESC LIMIT $2)`,
+        [jobUid, limit],
+      ),
+      // One row at least (the latest tick), with the ranges' columns null when there are none.
+      this.#query<
+        { latest: Date | null } & { [K in keyof TicksNotRunRecordRow]: TicksNotRunRecordRow[K] | null }
+      >(
+        `SELECT accounted.latest, n.* FROM (
+           SELECT max(t) AS latest FROM (
+             SELECT max(tick) AS t FROM ssj.runs WHERE job_uid = $1 AND run_kind = 'scheduled'
+             UNION ALL
+             SELECT max(last_tick) FROM ssj.ticks_not_run WHERE job_uid = $1
+           ) ticks
+         ) accounted
+         LEFT JOIN LATERAL (
+           SELECT ${TICKS_NOT_RUN_COLUMNS} FROM ssj.ticks_not_run WHERE job_uid = $1
+           ORDER BY last_tick DESC, outcome LIMIT $2
+         ) n ON true
+         ORDER BY n.last_tick DESC, n.outcome`,
+        [jobUid, limit],
+      ),
+    ]);
+    const ticksNotRun: TicksNotRunRow[] = [];
+    for (const row of rest.rows) {
+      // A row with a range has every column of one (the columns are NOT NULL in the table).
+      if (row.job_uid !== null) ticksNotRun.push(toTicksNotRunRow(row as TicksNotRunRecordRow));
+    }
+    return { runs: runs.rows.map(toRunRow), ticksNotRun, latestTick: rest.rows[0]?.latest ?? null };
   }
 
   /** Runs not yet Finished, of one job or of all jobs, the oldest claim first. */

@@ -6,6 +6,7 @@ import type { V1PodTemplateSpec } from '@kubernetes/client-node';
 import type { ScheduledSingletonJob } from '../api/types.ts';
 import { ANNOTATION_RUN_NOW } from '../api/types.ts';
 import { withDefaults } from '../api/defaults.ts';
+import { podTemplateOf } from '../runtime/cache-transform.ts';
 import type { Bookkeeping, JobPolicy, JobView } from './snapshot.ts';
 
 function date(s: string | Date | undefined): Date | undefined {
@@ -50,6 +51,7 @@ export function jobView(job: ScheduledSingletonJob): JobView {
   };
 }
 
+/** The Pod template; a cached job holds it as JSON text until a Pod is built (runtime/cache-transform.ts). */
 export function templateOf(job: ScheduledSingletonJob): V1PodTemplateSpec {
-  return job.spec.template;
+  return podTemplateOf(job);
 }

@@ -25,7 +25,9 @@
 // - `stop()` is final: it cancels any pending restart, closes the watch, and nothing is opened
 //   afterwards (client-node's own reconnect delay is cut short and refused). Build a new
 //   informer to watch again.
-// - Objects in the cache have `metadata.managedFields` removed (memory: 10,000 jobs must fit).
+// - Every listed item and watch event goes through `transform` before the cache or a handler
+//   sees it (client-go's SetTransform); by default it removes `metadata.managedFields`. The
+//   operator's informers keep lean objects (./cache-transform.ts): 10,000 jobs must fit.
 //
 // It does not:
 // - validate objects (custom objects are cached as the API server sent them);
@@ -34,11 +36,10 @@
 
 import { CoreV1Api, CustomObjectsApi, ListWatch, Watch } from '@kubernetes/client-node';
 import type { KubeConfig, KubernetesListObject, KubernetesObject, V1Pod } from '@kubernetes/client-node';
-// Not exported from the package root; the version is pinned exactly (2.0.1) in package.json.
-import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
 import { realClock, sleep } from './clock.ts';
 import type { Cancel, Clock } from './clock.ts';
 import { classify } from './kube-errors.ts';
+import { leanJob, leanPod } from './cache-transform.ts';
 import { GROUP, LABEL_JOB, PLURAL, VERSION } from '../api/names.ts';
 import type { KubeError } from './kube-errors.ts';
 
@@ -130,10 +131,29 @@ export interface InformerOptions<T extends KubernetesObject> extends InformerRun
   resource: string;
   path: string;
   labelSelector?: string;
-  list: () => Promise<KubernetesListObject<T>>;
+  /** Lists everything at once; one of `list` and `listPage` is required. */
+  list?: () => Promise<KubernetesListObject<T>>;
+  /**
+   * Lists one page (`limit` objects from `continue`) instead of everything at once, and wins
+   * over `list`. Each page goes through `transform` as it arrives, so a large list
+   * never holds every object in its full form at the same time.
+   */
+  listPage?: (page: { limit: number; continue?: string }) => Promise<ListPage<T>>;
   fromWatch?: (raw: unknown) => T;
+  /** What the cache keeps of each object (after `fromWatch`); by default all but managedFields. */
+  transform?: (obj: T) => T;
   listWatch: ListWatchFactory<T>;
 }
+
+/** One page of a paginated list: its items, the list's resourceVersion and the token of the next page. */
+export interface ListPage<T> {
+  readonly items: T[];
+  readonly resourceVersion: string;
+  readonly continue?: string | undefined;
+}
+
+/** Objects per page of a paginated list (client-go's pager uses 500 too). */
+export const LIST_PAGE_SIZE = 500;
 
 const noMetrics: InformerMetrics = { watchEvent: () => undefined, informerRestart: () => undefined };
 const noLogger: InformerLogger = { warn: () => undefined };
@@ -146,6 +166,7 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
   const random = options.random ?? Math.random;
   const backoff = { ...DEFAULT_RESTART_BACKOFF, ...options.backoff };
   const fromWatch = options.fromWatch ?? ((raw: unknown) => raw as T);
+  const transform = options.transform ?? dropManagedFields;
   const stopping = new AbortController();
 
   const listeners: Record<InformerEvent, Set<(obj: T) => void>> = {
@@ -183,16 +204,17 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
     path: options.path,
     ...(options.labelSelector === undefined ? {} : { labelSelector: options.labelSelector }),
     list: async () => {
-      const list = await options.list();
-      for (const item of list.items) dropManagedFields(item);
+      const { list: listAtOnce, listPage } = options;
+      let list: KubernetesListObject<T>;
+      if (listPage !== undefined) list = await listAll(listPage, transform);
+      else if (listAtOnce !== undefined) {
+        list = await listAtOnce();
+        list.items = list.items.map(transform);
+      } else throw new Error(`informer ${resource}: neither list nor listPage was given`);
       listedThisRun = true;
       return list;
     },
-    fromWatch: (raw) => {
-      const obj = fromWatch(raw);
-      dropManagedFields(obj);
-      return obj;
-    },
+    fromWatch: (raw) => transform(fromWatch(raw)),
     onWatchEvent: (type) => {
       safe('watch event metric', () => {
         metrics.watchEvent(resource, type);
@@ -298,13 +320,33 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
   };
 }
 
+// The pages of one list share the resourceVersion of its first (the API server serves them from
+// one snapshot); a continue token that has expired meanwhile (410) fails the list, and the
+// informer restarts and lists again.
+async function listAll<T extends KubernetesObject>(
+  listPage: NonNullable<InformerOptions<T>['listPage']>,
+  transform: (obj: T) => T,
+): Promise<KubernetesListObject<T>> {
+  const items: T[] = [];
+  let resourceVersion = '';
+  let cont: string | undefined;
+  do {
+    const page = await listPage({ limit: LIST_PAGE_SIZE, ...(cont === undefined ? {} : { continue: cont }) });
+    for (const item of page.items) items.push(transform(item));
+    if (resourceVersion === '') resourceVersion = page.resourceVersion;
+    cont = page.continue === '' ? undefined : page.continue;
+  } while (cont !== undefined);
+  return { metadata: { resourceVersion }, items };
+}
+
 // The informer never reads managedFields, and they are often the largest part of an object.
-function dropManagedFields(obj: unknown): void {
-  if (typeof obj !== 'object' || obj === null) return;
+function dropManagedFields<T>(obj: T): T {
+  if (typeof obj !== 'object' || obj === null) return obj;
   const metadata = (obj as { metadata?: unknown }).metadata;
   if (typeof metadata === 'object' && metadata !== null && 'managedFields' in metadata) {
     delete (metadata as { managedFields?: unknown }).managedFields;
   }
+  return obj;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -412,7 +454,10 @@ export interface WatchScope extends InformerRuntime {
   namespace?: string;
 }
 
-/** ScheduledSingletonJobs, as the API server sends them (unvalidated). */
+/**
+ * ScheduledSingletonJobs, as the API server sends them (unvalidated), lean: without managedFields,
+ * the Pod template held as JSON text (read it with `podTemplateOf`, ./cache-transform.ts).
+ */
 export function singletonJobInformer<T extends KubernetesObject = KubernetesObject>(
   kc: KubeConfig,
   scope: WatchScope = {},
@@ -427,21 +472,31 @@ export function singletonJobInformer<T extends KubernetesObject = KubernetesObje
       namespace === undefined
         ? `${base}/${PLURAL}`
         : `${base}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}`,
-    list: async () => {
-      const group = GROUP;
-      const version = VERSION;
-      const plural = PLURAL;
+    listPage: async ({ limit, continue: cont }) => {
+      const query = {
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        limit,
+        ...(cont === undefined ? {} : { _continue: cont }),
+      };
       const raw: unknown =
         namespace === undefined
-          ? await api.listClusterCustomObject({ group, version, plural })
-          : await api.listNamespacedCustomObject({ group, version, namespace, plural });
-      return asList<T>(raw);
+          ? await api.listClusterCustomObject(query)
+          : await api.listNamespacedCustomObject({ ...query, namespace });
+      const list = asList<T>(raw);
+      const meta = (list.metadata ?? {}) as { resourceVersion?: string; continue?: string };
+      return { items: list.items, resourceVersion: meta.resourceVersion ?? '', continue: meta.continue };
     },
+    transform: leanJob,
     listWatch: clientNodeListWatch<T>(kc),
   });
 }
 
-/** Pods labelled `ssj.dev/job` (never every Pod in the cluster), as V1Pod (dates are Dates). */
+/**
+ * Pods labelled `ssj.dev/job` (never every Pod in the cluster), lean: only the fields the
+ * controller reads (./cache-transform.ts `leanPod`), timestamps as Dates.
+ */
 export function podInformer(kc: KubeConfig, scope: WatchScope = {}): Informer<V1Pod> {
   const api = kc.makeApiClient(CoreV1Api);
   const { namespace, ...runtime } = scope;
@@ -451,13 +506,21 @@ export function podInformer(kc: KubeConfig, scope: WatchScope = {}): Informer<V1
     path:
       namespace === undefined ? '/api/v1/pods' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
     labelSelector: LABEL_JOB,
-    list: () =>
-      namespace === undefined
-        ? api.listPodForAllNamespaces({ labelSelector: LABEL_JOB })
-        : api.listNamespacedPod({ namespace, labelSelector: LABEL_JOB }),
-    // The list is deserialised by the generated client (timestamps become Dates); watch events
-    // arrive as plain JSON. Deserialise them the same way so the cache holds one shape.
-    fromWatch: (raw) => ObjectSerializer.deserialize(raw, 'V1Pod') as V1Pod,
+    listPage: async ({ limit, continue: cont }) => {
+      const query = { labelSelector: LABEL_JOB, limit, ...(cont === undefined ? {} : { _continue: cont }) };
+      const list =
+        namespace === undefined
+          ? await api.listPodForAllNamespaces(query)
+          : await api.listNamespacedPod({ ...query, namespace });
+      return {
+        items: list.items,
+        resourceVersion: list.metadata?.resourceVersion ?? '',
+        continue: list.metadata?._continue,
+      };
+    },
+    // The list is deserialised by the generated client (timestamps are Dates), watch events
+    // arrive as plain JSON: leanPod reads both into one shape.
+    transform: leanPod,
     listWatch: clientNodeListWatch<V1Pod>(kc),
   });
 }

@@ -222,14 +222,17 @@ describe('the Helm chart config/helm/ssj-operator', () => {
       );
     });
 
-    it('resources.limits.memory sizes the V8 heap at 62.5 %, unless heap.maxOldSpaceMegabytes says otherwise', async () => {
+    it('resources.limits.memory sizes the V8 old generation at half, unless heap.maxOldSpaceMegabytes says otherwise', async () => {
       const heap = async (set: string[]): Promise<unknown> =>
         (containerOf(await render({ set })).env ?? []).find(({ name }) => name === 'NODE_OPTIONS')?.value;
-      assert.equal(await heap([]), '--max-old-space-size=320');
-      assert.equal(await heap(['resources.limits.memory=1Gi']), '--max-old-space-size=640');
+      assert.equal(await heap([]), '--max-semi-space-size=1 --max-old-space-size=256');
+      assert.equal(
+        await heap(['resources.limits.memory=1Gi']),
+        '--max-semi-space-size=1 --max-old-space-size=512',
+      );
       assert.equal(
         await heap(['resources.limits.memory=1Gi', 'heap.maxOldSpaceMegabytes=700']),
-        '--max-old-space-size=700',
+        '--max-semi-space-size=1 --max-old-space-size=700',
       );
       await assert.rejects(render({ set: ['resources.limits.memory=null'] }), /heap\.maxOldSpaceMegabytes/);
     });

@@ -119,8 +119,8 @@ describe('pod informer (real API server)', () => {
     });
     // A change made after the unlabelled Pod was created: once it has arrived, the watch has
     // passed the unlabelled Pod too, so its absence from the cache is not a matter of timing.
-    await kubectl(['-n', ns, 'annotate', 'pod', 'watched', 'touch=1']);
-    await waitFor(() => informer.get(ns, 'watched')?.metadata?.annotations?.['touch'] === '1', {
+    await kubectl(['-n', ns, 'annotate', 'pod', 'watched', 'ssj.dev/touch=1']);
+    await waitFor(() => informer.get(ns, 'watched')?.metadata?.annotations?.['ssj.dev/touch'] === '1', {
       timeoutMs: TIMEOUT,
       description: 'annotation seen',
     });

@@ -32,7 +32,7 @@ app.kubernetes.io/name: ssj-operator
 {{- end }}
 
 {{/*
-The V8 heap (--max-old-space-size, MiB): heap.maxOldSpaceMegabytes, else 62.5 % of the memory
+The V8 heap (--max-old-space-size, MiB): heap.maxOldSpaceMegabytes, else half of the memory
 limit, as config/manager sizes it; the rest of the limit is for what lives outside the heap
 (buffers, TLS, the pg driver, code).
 */}}
@@ -49,6 +49,6 @@ limit, as config/manager sizes it; the rest of the limit is for what lives outsi
 {{- $unit := regexReplaceAll "^[0-9]+" $limit "" -}}
 {{- $factors := dict "" 1 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 -}}
 {{- $bytes := mul $number (index $factors $unit) -}}
-{{- div (mul $bytes 5) (mul 8 1048576) -}}
+{{- div $bytes (mul 2 1048576) -}}
 {{- end -}}
 {{- end }}

@@ -8,8 +8,9 @@
  *   otherwise it kills the process and rejects with the last lines of its output.
  * - The child's environment is the benchmark's minus `DATABASE_URL` and every `SSJ_*` variable
  *   (the benchmark's own knobs must not configure the operator), plus what the scenario sets, and
- *   `NODE_OPTIONS` is the Deployment's (`deploymentNodeOptions`), read from
- *   config/manager/manager.yaml each run so the benchmark measures the heap the image runs with.
+ *   `NODE_OPTIONS` and `MALLOC_ARENA_MAX` are the Deployment's (`deploymentProcessEnv`), read from
+ *   config/manager/manager.yaml each run so the benchmark measures the heap the image runs with
+ *   (with SSJ_BENCH_CPU_PROF=<dir>, plus `--cpu-prof` into that folder).
  * - `pid` is the Node.js process itself: `e2e/toolchain/node` execs node, so /proc/<pid>/status
  *   is the operator's memory.
  * - Its output goes to `.local/bench/logs/<namespace>.log`.
@@ -39,6 +40,17 @@ interface ManifestContainer {
  * ran with other heap flags would measure something the Deployment does not run.
  */
 export function deploymentNodeOptions(path = `${REPOSITORY_ROOT}${MANAGER_MANIFEST}`): string {
+  return deploymentProcessEnv(path)['NODE_OPTIONS'] ?? '';
+}
+
+/** The environment variables of the manager container that shape the process's memory. */
+const PROCESS_ENV = ['NODE_OPTIONS', 'MALLOC_ARENA_MAX'];
+
+/**
+ * The manager container's NODE_OPTIONS and MALLOC_ARENA_MAX, as config/manager/manager.yaml sets
+ * them (absent ones left out), so the benchmark's operator runs with the Deployment's memory settings.
+ */
+export function deploymentProcessEnv(path = `${REPOSITORY_ROOT}${MANAGER_MANIFEST}`): Record<string, string> {
   for (const doc of parseAllDocuments(readFileSync(path, 'utf8'))) {
     const manifest = doc.toJS() as {
       kind?: string;
@@ -47,7 +59,11 @@ export function deploymentNodeOptions(path = `${REPOSITORY_ROOT}${MANAGER_MANIFE
     if (manifest?.kind !== 'Deployment') continue;
     const container = manifest.spec?.template?.spec?.containers?.find((c) => c.name === 'manager');
     if (container === undefined) continue;
-    return container.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+    const env: Record<string, string> = {};
+    for (const e of container.env ?? [])
+      if (e.name !== undefined && e.value !== undefined && PROCESS_ENV.includes(e.name))
+        env[e.name] = e.value;
+    return env;
   }
   throw new Error(`${path}: no Deployment with a container named manager`);
 }
@@ -81,7 +97,13 @@ export class OperatorProcess {
     }
     env['KUBECONFIG'] = kubeconfigPath();
     if (options.databaseUrl !== undefined) env['DATABASE_URL'] = options.databaseUrl;
+    Object.assign(env, deploymentProcessEnv());
     env['NODE_OPTIONS'] = options.nodeOptions ?? deploymentNodeOptions();
+    // SSJ_BENCH_CPU_PROF=<dir>: a V8 CPU profile of each operator, written when it exits
+    // (summarized by e2e/bench/cpu-profile.ts).
+    const profileDir = process.env['SSJ_BENCH_CPU_PROF'];
+    if (profileDir !== undefined && profileDir !== '')
+      env['NODE_OPTIONS'] = `${env['NODE_OPTIONS']} --cpu-prof --cpu-prof-dir=${profileDir}`.trim();
     this.child = spawn(
       `${REPOSITORY_ROOT}e2e/toolchain/node`,
       [

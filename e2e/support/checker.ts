@@ -185,6 +185,8 @@ export interface RecordedPod {
   deletedAt?: number;
   /** Local time it first saw a deletionTimestamp. */
   terminatingAt?: number;
+  /** Local time it first saw the Pod Succeeded or Failed: its containers have stopped. */
+  stoppedAt?: number;
   /** Local time it first saw the Pod without FINALIZER_RUN_RECORD, having seen it with it. */
   releasedAt?: number;
   /** Every phase seen, in order, without repeats. */
@@ -292,6 +294,7 @@ export class PodRecorder {
     p.last = pod;
     const phase = pod.status?.phase ?? 'Pending';
     if (p.phases.at(-1) !== phase) p.phases.push(phase);
+    if ((phase === 'Succeeded' || phase === 'Failed') && p.stoppedAt === undefined) p.stoppedAt = at;
     if (pod.metadata?.deletionTimestamp !== undefined && p.terminatingAt === undefined) p.terminatingAt = at;
     if (p.releasedAt === undefined && hasRunRecordFinalizer(p.first) && !hasRunRecordFinalizer(pod))
       p.releasedAt = at;

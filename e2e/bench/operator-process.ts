@@ -97,8 +97,9 @@ export class OperatorProcess {
     }
     env['KUBECONFIG'] = kubeconfigPath();
     if (options.databaseUrl !== undefined) env['DATABASE_URL'] = options.databaseUrl;
-    Object.assign(env, deploymentProcessEnv());
-    env['NODE_OPTIONS'] = options.nodeOptions ?? deploymentNodeOptions();
+    const deployment = deploymentProcessEnv();
+    Object.assign(env, deployment);
+    env['NODE_OPTIONS'] = options.nodeOptions ?? deployment['NODE_OPTIONS'] ?? '';
     // SSJ_BENCH_CPU_PROF=<dir>: a V8 CPU profile of each operator, written when it exits
     // (summarized by e2e/bench/cpu-profile.ts).
     const profileDir = process.env['SSJ_BENCH_CPU_PROF'];

@@ -504,15 +504,22 @@ function observeRun(p: Planner, s: Snapshot, run: LedgerRun, pod: PodView, now: 
       return;
     case 'Failed':
       if (stoppedFromOutside(pod)) {
-        const deleted = !pod.disrupted && !(pod.reason !== undefined && STOPPED_REASONS.has(pod.reason));
+        // The Pod's own reason when it names the stop (Evicted by the kubelet, NodeLost), else the
+        // disruption's (EvictionByEvictionAPI, PreemptionByScheduler): a killed container's
+        // reason ("Error") says nothing about why it was stopped.
+        const stoppedReason =
+          pod.reason !== undefined && STOPPED_REASONS.has(pod.reason) ? pod.reason : undefined;
+        const deleted = !pod.disrupted && stoppedReason === undefined;
         finish(
           p,
           run,
           'Lost',
-          deleted ? 'PodDeleted' : (pod.reason ?? 'DisruptionTarget'),
+          deleted ? 'PodDeleted' : (stoppedReason ?? pod.disruptionReason ?? 'DisruptionTarget'),
           deleted
             ? `pod ${pod.name} was deleted before it finished${pod.message === undefined ? '' : ` (${pod.message})`}`
-            : (pod.message ?? `pod ${pod.name} was stopped before it finished`),
+            : ((stoppedReason === undefined ? pod.disruptionMessage : undefined) ??
+                pod.message ??
+                `pod ${pod.name} was stopped before it finished`),
           pod.finishedAt ?? now,
         );
       } else {

@@ -116,6 +116,9 @@ export function podView(pod: V1Pod): PodView {
     return at !== undefined && (latest === undefined || at > latest) ? at : latest;
   }, undefined);
   const failedContainer = terminated.find((t) => t.exitCode !== 0);
+  const disruption = (status.conditions ?? []).find(
+    (c) => c.type === 'DisruptionTarget' && c.status === 'True',
+  );
   return {
     name: pod.metadata?.name ?? '',
     uid: pod.metadata?.uid ?? '',
@@ -125,7 +128,9 @@ export function podView(pod: V1Pod): PodView {
     deletionRequestedAt: deletionRequestedAt(pod),
     tracked: isTracked(pod),
     bound: (pod.spec?.nodeName ?? '') !== '',
-    disrupted: (status.conditions ?? []).some((c) => c.type === 'DisruptionTarget' && c.status === 'True'),
+    disrupted: disruption !== undefined,
+    disruptionReason: disruption?.reason,
+    disruptionMessage: disruption?.message,
     createdAt: toDate(pod.metadata?.creationTimestamp) ?? new Date(0),
     startedAt: toDate(status.startTime),
     finishedAt,

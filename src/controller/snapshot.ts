@@ -64,6 +64,9 @@ export interface PodView {
   readonly bound: boolean;
   /** A DisruptionTarget condition is True: evicted, preempted, or its node is gone. */
   readonly disrupted: boolean;
+  /** The DisruptionTarget condition's reason (EvictionByEvictionAPI, PreemptionByScheduler, ...). */
+  readonly disruptionReason?: string | undefined;
+  readonly disruptionMessage?: string | undefined;
   readonly createdAt: Date;
   readonly startedAt?: Date | undefined;
   readonly finishedAt?: Date | undefined;

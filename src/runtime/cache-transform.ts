@@ -90,7 +90,16 @@ function ownerReference(r: Json): V1OwnerReference | undefined {
 }
 
 function condition(c: Json): V1PodCondition {
-  return { type: str(c['type']) ?? '', status: str(c['status']) ?? '' };
+  const type = str(c['type']) ?? '';
+  // A disruption's reason and message name why a run was Lost; other conditions' are not read.
+  if (type === 'DisruptionTarget')
+    return defined({
+      type,
+      status: str(c['status']) ?? '',
+      reason: str(c['reason']),
+      message: str(c['message']),
+    });
+  return { type, status: str(c['status']) ?? '' };
 }
 
 function containerStatus(c: Json): V1ContainerStatus {

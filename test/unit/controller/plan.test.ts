@@ -596,6 +596,50 @@ describe('plan: the tracking finalizer', () => {
     );
   });
 
+  it("a Pod evicted while running is Lost with the disruption's reason and message, not its killed container's", () => {
+    const p = planFor({
+      now: '2026-11-22T10:01:00Z',
+      ledger: ledger([run(id, { state: 'Running' })]),
+      pods: [
+        pod(id, {
+          phase: 'Failed',
+          deleting: true,
+          disrupted: true,
+          disruptionReason: 'EvictionByEvictionAPI',
+          disruptionMessage: 'Eviction API: evicting',
+          reason: 'Error',
+          message: 'container exited with code 137',
+          deletionRequestedAt: at('10:00:30'),
+          finishedAt: at('10:00:33'),
+        }),
+      ],
+    });
+    const lost = p.ledger.runs[0];
+    assert.equal(lost?.outcome, 'Lost');
+    assert.equal(lost.reason, 'EvictionByEvictionAPI');
+    assert.equal(lost.message, 'Eviction API: evicting');
+  });
+
+  it("a Pod the kubelet evicted is Lost with the Pod's own reason, which names the stop", () => {
+    const p = planFor({
+      now: '2026-11-22T10:01:00Z',
+      ledger: ledger([run(id, { state: 'Running' })]),
+      pods: [
+        pod(id, {
+          phase: 'Failed',
+          disrupted: true,
+          disruptionReason: 'TerminationByKubelet',
+          reason: 'Evicted',
+          message: 'The node was low on resource: memory.',
+          finishedAt: at('10:00:33'),
+        }),
+      ],
+    });
+    const lost = p.ledger.runs[0];
+    assert.equal(lost?.reason, 'Evicted');
+    assert.equal(lost.message, 'The node was low on resource: memory.');
+  });
+
   for (const row of deletion) {
     it(row.name, () => {
       const p = planFor({

@@ -70,7 +70,13 @@ function wirePod(overrides: Record<string, unknown> = {}): Record<string, unknow
       qosClass: 'BestEffort',
       conditions: [
         { type: 'Ready', status: 'False', lastTransitionTime: '2026-12-01T14:40:09Z', reason: 'PodFailed' },
-        { type: 'DisruptionTarget', status: 'True', lastTransitionTime: '2026-12-01T14:40:08Z' },
+        {
+          type: 'DisruptionTarget',
+          status: 'True',
+          lastTransitionTime: '2026-12-01T14:40:08Z',
+          reason: 'EvictionByEvictionAPI',
+          message: 'Eviction API: evicting',
+        },
       ],
       containerStatuses: [
         {
@@ -228,10 +234,15 @@ describe('leanPod', () => {
             message: fc.string(),
             startTime: fc.constant('2026-12-01T00:00:05Z'),
             conditions: fc.array(
-              fc.record({
-                type: fc.constantFrom('Ready', 'DisruptionTarget'),
-                status: fc.constantFrom('True', 'False'),
-              }),
+              fc.record(
+                {
+                  type: fc.constantFrom('Ready', 'DisruptionTarget'),
+                  status: fc.constantFrom('True', 'False'),
+                  reason: fc.constantFrom('EvictionByEvictionAPI', 'PreemptionByScheduler'),
+                  message: fc.string(),
+                },
+                { requiredKeys: ['type', 'status'] },
+              ),
               { maxLength: 3 },
             ),
             containerStatuses: fc.array(containerStatus, { maxLength: 3 }),

@@ -26,6 +26,7 @@ import { kubeletStopsDeletedPods } from './support/kubelet.ts';
 import {
   boundTemplate,
   holdsFor,
+  instantsInOneMinute,
   openScenario,
   scheduleAt,
   secondsFromNow,
@@ -166,8 +167,7 @@ describe('the tracking finalizer ssj.dev/run-record', () => {
     await s.startOperator();
     const node = kubeletStopsDeletedPods(s.kc, s.namespace);
     t.after(() => node.stop());
-    const t1 = secondsFromNow(4000);
-    const t2 = new Date(t1.getTime() + 3000);
+    const [t1, t2] = instantsInOneMinute(4000, [0, 3000]) as [Date, Date];
     const job = await s.createJob('fg', { schedule: scheduleAt([t1, t2]), template: boundTemplate() });
     const p1 = expectedPodName('fg', t1);
     const p2 = expectedPodName('fg', t2);

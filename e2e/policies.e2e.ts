@@ -23,6 +23,7 @@ import { autoKubelet } from './support/kubelet.ts';
 import {
   boundTemplate,
   holdsFor,
+  instantsInOneMinute,
   nextMultiple,
   openScenario,
   scheduleAt,
@@ -176,8 +177,7 @@ describe("users' controls", () => {
     const s = await openScenario('replace', 'postgres');
     t.after(() => s.close());
     await s.startOperator();
-    const t1 = secondsFromNow(4000);
-    const t2 = new Date(t1.getTime() + 8000);
+    const [t1, t2] = instantsInOneMinute(4000, [0, 8000]) as [Date, Date];
     const job = await s.createJob('replace', {
       schedule: scheduleAt([t1, t2]),
       concurrencyPolicy: 'Replace',

@@ -509,6 +509,20 @@ export function secondsFromNow(leadMs: number): Date {
 }
 
 /**
+ * Instants at `offsetsMs` from a whole second at least `leadMs` from now, all in one UTC minute
+ * (moved to the next minute's start when they would straddle one), so `scheduleAt` can express
+ * them: across a minute boundary its seconds×minutes product would fire at other instants too.
+ */
+export function instantsInOneMinute(leadMs: number, offsetsMs: readonly number[]): Date[] {
+  let first = secondsFromNow(leadMs);
+  const last = Math.max(0, ...offsetsMs);
+  if (new Date(first.getTime() + last).getUTCMinutes() !== first.getUTCMinutes()) {
+    first = new Date(Math.ceil(first.getTime() / 60_000) * 60_000);
+  }
+  return offsetsMs.map((o) => new Date(first.getTime() + o));
+}
+
+/**
  * A 6-field UTC cron expression that, from now until `horizonMs` after the last instant, fires at
  * exactly the given instants (whole seconds, at most a few minutes ahead). Throws if the
  * seconds×minutes×hours product would fire at other instants in that window: choose other

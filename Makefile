@@ -49,8 +49,16 @@ cluster-up: $(NODE_BIN_DIR)/node ## start etcd, kube-apiserver and kube-controll
 	e2e/cluster/up.sh
 
 .PHONY: cluster-down
-cluster-down: ## stop the local cluster; leaves no process behind
+cluster-down: ## stop the local cluster and its node; leaves no process behind
 	e2e/cluster/down.sh
+
+.PHONY: node-up
+node-up: cluster-up ## add a real node (containerd, runc, kubelet, kube-scheduler) so Pods run; e2e/README.md
+	e2e/node/up.sh
+
+.PHONY: node-down
+node-down: ## stop the node and remove what it left on the host (the control plane stays)
+	e2e/node/down.sh
 
 .PHONY: postgres
 postgres: deps ## make sure PostgreSQL answers (DATABASE_URL, else 127.0.0.1:5432, started or installed)
@@ -77,9 +85,9 @@ run: deps ## run the operator against .local/kubeconfig
 	KUBECONFIG=$(KUBECONFIG_LOCAL) exec node src/main.ts --leader-election-namespace ssj-system
 
 .PHONY: dev
-dev: deps install ## local cluster, CRD, a sample, and the operator in the foreground
+dev: deps install node-up ## local cluster with a node, the CRD, a sample, and the operator in the foreground
 	$(KUBECTL) apply -f config/samples/heartbeat-seconds.yaml
-	@echo "try: .local/bin/kubectl --kubeconfig .local/kubeconfig get ssj -w"
+	@echo "try: .local/bin/kubectl --kubeconfig .local/kubeconfig get ssj,pods -w"
 	KUBECONFIG=$(KUBECONFIG_LOCAL) exec node src/main.ts --leader-election-namespace ssj-system
 
 .PHONY: test-unit
@@ -98,26 +106,31 @@ tools: ## build the pinned helm and promtool the tests use (once per machine, ca
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc >/dev/null; }
 
 .PHONY: test-integration
-test-integration: deps cluster-up postgres tools ## integration tests against the local cluster and PostgreSQL
+test-integration: deps cluster-up node-down postgres tools ## integration tests against the local cluster (no node) and PostgreSQL
 	KUBECONFIG=$${KUBECONFIG:-$(KUBECONFIG_LOCAL)} $(RUN_TESTS) integration 'test/integration/**/*.test.ts'
 
 .PHONY: test-e2e
-test-e2e: deps cluster-up postgres ## end-to-end tests: the operator as users run it
+test-e2e: deps cluster-up node-down postgres ## end-to-end tests: the operator as users run it (simulated kubelet, no node)
 	KUBECONFIG=$${KUBECONFIG:-$(KUBECONFIG_LOCAL)} $(RUN_TESTS) e2e 'e2e/**/*.e2e.ts'
 
+.PHONY: test-node
+test-node: deps node-up postgres ## end-to-end tests on the real node: Pods that really run (e2e/node)
+	KUBECONFIG=$${KUBECONFIG:-$(KUBECONFIG_LOCAL)} $(RUN_TESTS) node 'e2e/node/**/*.node.ts'
+
 .PHONY: test
-test: ## everything: lint, unit, integration, end-to-end, then one summary line
+test: ## everything: lint, unit, integration, end-to-end, the real node, then one summary line
 	@rm -rf $(RESULTS)
 	@status=0; \
 	$(MAKE) --no-print-directory lint || status=1; \
 	$(MAKE) --no-print-directory test-unit || status=1; \
 	$(MAKE) --no-print-directory test-integration || status=1; \
 	$(MAKE) --no-print-directory test-e2e || status=1; \
+	$(MAKE) --no-print-directory test-node || status=1; \
 	e2e/toolchain/summarize.sh $(RESULTS) || status=1; \
 	exit $$status
 
 .PHONY: bench
-bench: deps cluster-up postgres install ## schedule-skew benchmark against baselines (see docs/benchmarks.md)
+bench: deps cluster-up node-down postgres install ## schedule-skew benchmark against baselines (see docs/benchmarks.md)
 	KUBECONFIG=$(KUBECONFIG_LOCAL) node e2e/bench/skew.ts
 
 .PHONY: bench-plot

@@ -5,7 +5,10 @@
 # healthy cluster is left as it is; a half-started one is stopped and started again.
 #
 # There is no kubelet and no scheduler: Pods stay Pending unless a test writes their status
-# as a kubelet would.
+# as a kubelet would, or e2e/node/up.sh adds the real node (`make node-up`). For that node the
+# API server also listens on the host's address (e2e/node/ip.sh) and advertises it as the
+# endpoint of Service "kubernetes", where Pods reach it through kube-proxy; it authorizes
+# kubelets with the Node authorizer, and has a client certificate for the kubelet's API (logs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -19,7 +22,8 @@ mkdir -p "$LOCAL/bin"
 ln -sf "$BIN/kubectl" "$LOCAL/bin/kubectl"
 KUBECTL=("$LOCAL/bin/kubectl" --kubeconfig "$KUBECONFIG_OUT")
 
-alive() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+# shellcheck source=e2e/cluster/daemons.sh
+. e2e/cluster/daemons.sh
 if alive etcd && alive kube-apiserver && alive kube-controller-manager &&
   "${KUBECTL[@]}" get --raw /readyz >/dev/null 2>&1; then
   log "already running ($(cat "$STATE/apiserver.url"))"
@@ -38,10 +42,13 @@ pki="$STATE/pki"
 ossl() { openssl "$@" 2>/dev/null; }
 ossl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=ssj-local-ca" -keyout "$pki/ca.key" -out "$pki/ca.crt"
 ossl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout "$pki/apiserver.key" -out "$pki/apiserver.csr"
-printf 'subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\n' >"$pki/san.ext"
+NODE_IP=$(e2e/node/ip.sh)
+printf 'subjectAltName=IP:127.0.0.1,IP:%s,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\n' "$NODE_IP" >"$pki/san.ext"
 ossl x509 -req -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 3650 -extfile "$pki/san.ext" -out "$pki/apiserver.crt"
 ossl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=ssj-admin" -keyout "$pki/admin.key" -out "$pki/admin.csr"
 ossl x509 -req -in "$pki/admin.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 3650 -out "$pki/admin.crt"
+ossl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" -keyout "$pki/kubelet-client.key" -out "$pki/kubelet-client.csr"
+ossl x509 -req -in "$pki/kubelet-client.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 3650 -out "$pki/kubelet-client.crt"
 ossl genrsa -out "$pki/sa.key" 2048
 ossl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
 
@@ -68,19 +75,6 @@ KCFG
 chmod 600 "$KUBECONFIG_OUT"
 echo "$SERVER" >"$STATE/apiserver.url"
 
-start() { # name, then the command line; each runs in its own session so down.sh can end its group
-  local name=$1; shift
-  setsid "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null &
-  echo $! >"$STATE/$name.pid"
-}
-wait_until() { # seconds, description, command...
-  local deadline=$((SECONDS + $1)) what=$2; shift 2
-  until "$@" >/dev/null 2>&1; do
-    if [ $SECONDS -ge $deadline ]; then log "timed out waiting for $what; see $STATE/logs"; tail -n 20 "$STATE/logs/"*.log >&2 || true; exit 1; fi
-    sleep 0.3
-  done
-}
-
 start etcd "$BIN/etcd" --name default --data-dir "$STATE/etcd" \
   --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
   --listen-peer-urls "http://127.0.0.1:$PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$PEER_PORT" \
@@ -88,9 +82,11 @@ start etcd "$BIN/etcd" --name default --data-dir "$STATE/etcd" \
 wait_until 30 etcd curl -sf "http://127.0.0.1:$ETCD_PORT/health"
 
 start kube-apiserver "$BIN/kube-apiserver" \
-  --etcd-servers "http://127.0.0.1:$ETCD_PORT" --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
+  --etcd-servers "http://127.0.0.1:$ETCD_PORT" --bind-address 0.0.0.0 --advertise-address "$NODE_IP" \
   --secure-port "$API_PORT" --cert-dir "$pki" --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
-  --client-ca-file "$pki/ca.crt" --authorization-mode RBAC --service-cluster-ip-range 10.0.0.0/24 \
+  --client-ca-file "$pki/ca.crt" --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+  --kubelet-client-certificate "$pki/kubelet-client.crt" --kubelet-client-key "$pki/kubelet-client.key" \
+  --kubelet-preferred-address-types InternalIP --service-cluster-ip-range 10.0.0.0/24 \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
   --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
   --allow-privileged=true --v=1

@@ -1,0 +1,29 @@
+# Sourced by e2e/cluster/{up,down}.sh and e2e/node/{up,down}.sh: the local cluster's processes,
+# each in its own session with its pid in $STATE/<name>.pid and its log in $STATE/logs/.
+# Needs STATE and a `log` function.
+
+start() { # name, then the command line; its own session, so `stop` can end its whole group
+  local name=$1; shift
+  setsid "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$STATE/$name.pid"
+}
+
+alive() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+
+wait_until() { # seconds, description, command...
+  local deadline=$((SECONDS + $1)) what=$2; shift 2
+  until "$@" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ]; then log "timed out waiting for $what; see $STATE/logs"; tail -n 20 "$STATE/logs/"*.log >&2 || true; exit 1; fi
+    sleep 0.3
+  done
+}
+
+stop() { # name: TERM to its process group, KILL after 10 s
+  local pidfile="$STATE/$1.pid" pid
+  [ -f "$pidfile" ] || return 0
+  pid=$(cat "$pidfile")
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+  kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+}

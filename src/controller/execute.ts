@@ -197,7 +197,8 @@ export class Execution {
         return;
       case 'releasePod':
         try {
-          await d.kube.removeFinalizer(this.ref.namespace, action.podName, action.uid);
+          const cached = this.pods.find((p) => p.metadata?.name === action.podName);
+          await d.kube.removeFinalizer(this.ref.namespace, action.podName, action.uid, cached);
         } catch (err) {
           if (!(err instanceof FinalizerRefusedError)) throw err;
           // Reported, not retried blindly: the next reconcile of the job plans it again.

@@ -52,7 +52,7 @@ export async function removeRunRecordFinalizers(
     const ns = pod.metadata?.namespace ?? '';
     const name = pod.metadata?.name ?? '';
     try {
-      const result = await kube.removeFinalizer(ns, name, pod.metadata?.uid ?? '');
+      const result = await kube.removeFinalizer(ns, name, pod.metadata?.uid ?? '', pod);
       if (result === 'removed') {
         removed++;
         log.debug({ pod: `${ns}/${name}` }, 'finalizer removed');

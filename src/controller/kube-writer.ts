@@ -41,15 +41,17 @@ export function kubeWriter(core: CoreV1Api, custom: CustomObjectsApi): KubeWrite
 
   // One attempt: 'retry' when the patch's tests found the finalizer list (or the Pod) changed
   // since the read.
+  /** `known`: a copy of the Pod to trust instead of a read; its answer is then never 'gone'. */
   const removeOnce = async (
     namespace: string,
     name: string,
     uid: string,
+    known?: V1Pod,
   ): Promise<'removed' | 'gone' | 'retry'> => {
-    const pod = await getPod(namespace, name);
-    if (pod === undefined || pod.metadata?.uid !== uid) return 'gone';
+    const pod = known ?? (await getPod(namespace, name));
+    if (pod === undefined || pod.metadata?.uid !== uid) return known === undefined ? 'gone' : 'retry';
     const index = (pod.metadata.finalizers ?? []).indexOf(FINALIZER_RUN_RECORD);
-    if (index < 0) return 'gone';
+    if (index < 0) return known === undefined ? 'gone' : 'retry';
     try {
       await core.patchNamespacedPod({
         namespace,
@@ -107,7 +109,12 @@ export function kubeWriter(core: CoreV1Api, custom: CustomObjectsApi): KubeWrite
         throw err;
       }
     },
-    async removeFinalizer(namespace, name, uid) {
+    async removeFinalizer(namespace, name, uid, cached) {
+      // The cached copy first (no read); then live reads, as when there is none.
+      if (cached !== undefined) {
+        const fromCache = await removeOnce(namespace, name, uid, cached);
+        if (fromCache !== 'retry') return fromCache;
+      }
       const first = await removeOnce(namespace, name, uid);
       if (first !== 'retry') return first;
       const second = await removeOnce(namespace, name, uid);

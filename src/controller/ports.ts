@@ -57,8 +57,10 @@ export interface KubeWriter {
    * Removes the tracking finalizer (ssj.dev/run-record) from the Pod with that UID, leaving
    * any other finalizer. 'gone' when no Pod of that UID exists or it no longer has ours.
    * Throws FinalizerRefusedError when the API server refuses the patch (403, 422).
+   * `cached`, the informer's copy of the Pod, saves the read before the patch: the patch tests
+   * the UID and the finalizer's index, so a stale copy only costs a live read and a second try.
    */
-  removeFinalizer(namespace: string, name: string, uid: string): Promise<'removed' | 'gone'>;
+  removeFinalizer(namespace: string, name: string, uid: string, cached?: V1Pod): Promise<'removed' | 'gone'>;
   /** A live read of a job, bypassing caches; undefined when it does not exist. */
   getJob(namespace: string, name: string): Promise<ScheduledSingletonJob | undefined>;
   /** Replaces the status subresource; throws StatusConflictError on a stale resourceVersion. */

@@ -233,7 +233,7 @@ export class Reconciler {
     const owner = uid ?? (await d.kube.getJob(namespace, name))?.metadata?.uid;
     for (const pod of tracked) {
       if (owner !== undefined && isOwnedBy(pod, owner)) continue;
-      await d.kube.removeFinalizer(namespace, pod.metadata?.name ?? '', pod.metadata?.uid ?? '');
+      await d.kube.removeFinalizer(namespace, pod.metadata?.name ?? '', pod.metadata?.uid ?? '', pod);
     }
   }
 

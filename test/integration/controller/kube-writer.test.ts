@@ -255,6 +255,76 @@ describe('KubeWriter (real API server)', () => {
       assert.deepEqual((await live('moving'))?.metadata?.finalizers, [FOREIGN, 'example.com/late']);
     });
 
+    /** A kube writer whose Pod reads are counted. */
+    const counting = (): { kube: ReturnType<typeof kubeWriter>; reads: () => number } => {
+      let reads = 0;
+      const client = Object.create(admin.makeApiClient(CoreV1Api)) as CoreV1Api;
+      client.readNamespacedPod = async (param) => {
+        reads++;
+        return core.readNamespacedPod(param);
+      };
+      return { kube: kubeWriter(client, admin.makeApiClient(CustomObjectsApi)), reads: () => reads };
+    };
+
+    it('with the cached Pod, removes ours without reading the Pod first', async () => {
+      const created = await kube.createPod(
+        podBody(ns, 'cached', { finalizers: [FOREIGN, FINALIZER_RUN_RECORD] }),
+      );
+      assert.ok(created.kind === 'created');
+      const { kube: counted, reads } = counting();
+      assert.equal(
+        await counted.removeFinalizer(ns, 'cached', created.pod.metadata?.uid ?? '', created.pod),
+        'removed',
+      );
+      assert.equal(reads(), 0, 'no read: the patch tests what the cached copy says');
+      assert.deepEqual((await live('cached'))?.metadata?.finalizers, [FOREIGN]);
+    });
+
+    it('a stale cached copy (ours moved, or the name is another Pod now) costs a live read and changes nothing else', async () => {
+      const first = 'example.com/first';
+      const created = await kube.createPod(
+        podBody(ns, 'stale-cache', { finalizers: [first, FINALIZER_RUN_RECORD, FOREIGN] }),
+      );
+      assert.ok(created.kind === 'created');
+      await core.patchNamespacedPod({
+        namespace: ns,
+        name: 'stale-cache',
+        body: [{ op: 'remove', path: '/metadata/finalizers/0' }],
+      });
+      const moved = counting();
+      assert.equal(
+        await moved.kube.removeFinalizer(ns, 'stale-cache', created.pod.metadata?.uid ?? '', created.pod),
+        'removed',
+      );
+      assert.equal(moved.reads(), 1, 'the cached index failed the test: one live read');
+      assert.deepEqual((await live('stale-cache'))?.metadata?.finalizers, [FOREIGN]);
+
+      const old = await kube.createPod(podBody(ns, 'renamed'));
+      assert.ok(old.kind === 'created');
+      await core.patchNamespacedPod({
+        namespace: ns,
+        name: 'renamed',
+        body: [{ op: 'remove', path: '/metadata/finalizers' }],
+      });
+      await core.deleteNamespacedPod({ namespace: ns, name: 'renamed', gracePeriodSeconds: 0 });
+      await waitFor(async () => (await live('renamed')) === undefined, {
+        timeoutMs: TIMEOUT,
+        description: 'the first renamed gone',
+      });
+      const other = await kube.createPod(podBody(ns, 'renamed', { finalizers: [FINALIZER_RUN_RECORD] }));
+      assert.ok(other.kind === 'created');
+      const versionBefore = other.pod.metadata?.resourceVersion;
+      // The cache still shows the first Pod, and its run is the one being released.
+      const stale = counting();
+      assert.equal(
+        await stale.kube.removeFinalizer(ns, 'renamed', old.pod.metadata?.uid ?? '', old.pod),
+        'gone',
+      );
+      const now = await live('renamed');
+      assert.deepEqual(now?.metadata?.finalizers, [FINALIZER_RUN_RECORD], 'the other Pod keeps ours');
+      assert.equal(now.metadata.resourceVersion, versionBefore, 'the other Pod was not written at all');
+    });
+
     it('a deleted Pod goes once our finalizer, its last, is removed', async () => {
       const created = await kube.createPod(podBody(ns, 'deleted'));
       assert.ok(created.kind === 'created');

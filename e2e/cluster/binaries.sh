@@ -108,7 +108,7 @@ case "$SET" in
     )
     ;;
   node)
-    log "building the node (kubelet, kube-scheduler, kube-proxy $K8S_VERSION, containerd $CONTAINERD_VERSION, umoci $UMOCI_VERSION) into $OUT; a cold build takes about ten minutes"
+    log "building the node (kubelet, kube-scheduler, kube-proxy $K8S_VERSION, containerd $CONTAINERD_VERSION, umoci $UMOCI_VERSION) into $OUT; a cold build takes about four minutes"
     build_kubernetes kubelet kube-scheduler kube-proxy
     # containerd's go.mod has no replace directives, so `go install` builds it as released.
     # Without cgo the btrfs snapshotter drops out by its own build tag; devmapper and zfs are

@@ -1,6 +1,19 @@
 # Sourced by e2e/cluster/{up,down}.sh and e2e/node/{up,down}.sh: the local cluster's processes,
-# each in its own session with its pid in $STATE/<name>.pid and its log in $STATE/logs/.
-# Needs STATE and a `log` function.
+# each in its own session with its pid in $STATE/<name>.pid and its log in $STATE/logs/, and the
+# helpers their start-up shares. Needs STATE and a `log` function, and the repository as the
+# working directory.
+
+free_port() { # [taken...]: a free loopback port, none of those given
+  local port taken
+  while :; do
+    port=$(e2e/toolchain/node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+    for taken in "$@"; do [ "$port" = "$taken" ] && continue 2; done
+    printf '%s\n' "$port"
+    return
+  done
+}
+
+ossl() { openssl "$@" 2>/dev/null; }
 
 start() { # name, then the command line; its own session, so `stop` can end its whole group
   local name=$1; shift

@@ -32,14 +32,10 @@ fi
 [ -d "$STATE" ] && e2e/cluster/down.sh
 
 mkdir -p "$STATE/pki" "$STATE/logs"
-free_port() { e2e/toolchain/node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-ETCD_PORT=$(free_port); PEER_PORT=$(free_port); API_PORT=$(free_port)
-while [ "$PEER_PORT" = "$ETCD_PORT" ]; do PEER_PORT=$(free_port); done
-while [ "$API_PORT" = "$ETCD_PORT" ] || [ "$API_PORT" = "$PEER_PORT" ]; do API_PORT=$(free_port); done
+ETCD_PORT=$(free_port); PEER_PORT=$(free_port "$ETCD_PORT"); API_PORT=$(free_port "$ETCD_PORT" "$PEER_PORT")
 
 # Certificates: one CA signs the serving certificate and the admin client certificate.
 pki="$STATE/pki"
-ossl() { openssl "$@" 2>/dev/null; }
 ossl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=ssj-local-ca" -keyout "$pki/ca.key" -out "$pki/ca.crt"
 ossl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout "$pki/apiserver.key" -out "$pki/apiserver.csr"
 NODE_IP=$(e2e/node/ip.sh)

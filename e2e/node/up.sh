@@ -66,7 +66,6 @@ for controller in "${NODE_CGROUP_CONTROLLERS[@]}"; do mkdir -p "/sys/fs/cgroup/$
 # Identities: the kubelet as system:node:<name> in system:nodes (the Node authorizer and
 # NodeRestriction admission apply to it), the scheduler as system:kube-scheduler and kube-proxy as
 # system:kube-proxy (their bootstrap RBAC roles). The control plane's CA signs them.
-ossl() { openssl "$@" 2>/dev/null; }
 client_kubeconfig() { # name, subject
   local name=$1 subject=$2
   ossl req -newkey rsa:2048 -nodes -subj "$subject" -keyout "$STATE/pki/$name.key" -out "$STATE/pki/$name.csr"
@@ -90,10 +89,9 @@ client_kubeconfig kubelet "/O=system:nodes/CN=system:node:$NODE_NAME"
 client_kubeconfig kube-scheduler "/CN=system:kube-scheduler"
 client_kubeconfig kube-proxy "/CN=system:kube-proxy"
 
-free_port() { e2e/toolchain/node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 KUBELET_PORT=$(free_port)
-PROXY_HEALTHZ_PORT=$(free_port)
-PROXY_METRICS_PORT=$(free_port)
+PROXY_HEALTHZ_PORT=$(free_port "$KUBELET_PORT")
+PROXY_METRICS_PORT=$(free_port "$KUBELET_PORT" "$PROXY_HEALTHZ_PORT")
 
 # Pods get addresses on their own bridge; without masquerading they reach the host's own
 # addresses (the API server listens there) but nothing beyond, which is all the suites need.

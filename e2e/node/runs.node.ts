@@ -6,7 +6,7 @@
  * invariants every end-to-end test ends with.
  */
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { before, describe, it, type TestContext } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../../test/support/kube.ts';
 import {
@@ -39,6 +39,24 @@ async function finishedRow(s: Scenario, uid: string, pod: string): Promise<Ledge
   );
 }
 
+/**
+ * A scenario with the operator started (PostgreSQL ledger) and one job `job` whose only tick is
+ * 3 s away, running `template`; with the job's UID and the name of that tick's Pod.
+ */
+async function oneTickJob(
+  t: TestContext,
+  prefix: string,
+  job: string,
+  template: Record<string, unknown>,
+): Promise<{ s: Scenario; uid: string; name: string }> {
+  const s = await openScenario(prefix, 'postgres');
+  t.after(() => s.close());
+  await s.startOperator();
+  const tick = secondsFromNow(3000);
+  const created = await s.createJob(job, { schedule: scheduleAt([tick]), template });
+  return { s, uid: created.metadata.uid, name: expectedPodName(job, tick) };
+}
+
 function onlyPod(s: Scenario, job: string): RecordedPod {
   const pods = s.pods.all(job);
   assert.equal(pods.length, 1, `one Pod for ${job}, saw [${pods.map((p) => p.name).join(', ')}]`);
@@ -51,16 +69,13 @@ describe('runs on a real node', () => {
   });
 
   it('a container that exits 0 is Succeeded, and `kubectl logs` of the finished run shows its output', async (t) => {
-    const s = await openScenario('node-ok', 'postgres');
-    t.after(() => s.close());
-    await s.startOperator();
-    const tick = secondsFromNow(3000);
-    const job = await s.createJob('ok', {
-      schedule: scheduleAt([tick]),
-      template: nodeTemplate('echo "run of $HOSTNAME starts"; sleep 2; echo "run of $HOSTNAME ends"'),
-    });
-    const name = expectedPodName('ok', tick);
-    const row = await finishedRow(s, job.metadata.uid, name);
+    const { s, uid, name } = await oneTickJob(
+      t,
+      'node-ok',
+      'ok',
+      nodeTemplate('echo "run of $HOSTNAME starts"; sleep 2; echo "run of $HOSTNAME ends"'),
+    );
+    const row = await finishedRow(s, uid, name);
     assert.equal(row.outcome, 'Succeeded');
     assert.equal(row.reason, 'PodSucceeded');
     assert.ok(row.started_at !== null, 'the ledger recorded the start the kubelet reported');
@@ -84,16 +99,13 @@ describe('runs on a real node', () => {
   });
 
   it('a container that exits 1 is Failed, with its exit code in the record', async (t) => {
-    const s = await openScenario('node-fail', 'postgres');
-    t.after(() => s.close());
-    await s.startOperator();
-    const tick = secondsFromNow(3000);
-    const job = await s.createJob('fails', {
-      schedule: scheduleAt([tick]),
-      template: nodeTemplate('echo "giving up"; exit 1'),
-    });
-    const name = expectedPodName('fails', tick);
-    const row = await finishedRow(s, job.metadata.uid, name);
+    const { s, uid, name } = await oneTickJob(
+      t,
+      'node-fail',
+      'fails',
+      nodeTemplate('echo "giving up"; exit 1'),
+    );
+    const row = await finishedRow(s, uid, name);
     assert.equal(row.outcome, 'Failed');
     assert.equal(row.reason, 'Error', "the kubelet's reason for a container that exited non-zero");
     assert.match(row.message ?? '', /exited with code 1\b/);
@@ -109,16 +121,13 @@ describe('runs on a real node', () => {
   });
 
   it('a container that outlives activeDeadlineSeconds is Failed (DeadlineExceeded)', async (t) => {
-    const s = await openScenario('node-deadline', 'postgres');
-    t.after(() => s.close());
-    await s.startOperator();
-    const tick = secondsFromNow(3000);
-    const job = await s.createJob('late', {
-      schedule: scheduleAt([tick]),
-      template: nodeTemplate('echo started; sleep 120', { activeDeadlineSeconds: 3 }),
-    });
-    const name = expectedPodName('late', tick);
-    const row = await finishedRow(s, job.metadata.uid, name);
+    const { s, uid, name } = await oneTickJob(
+      t,
+      'node-deadline',
+      'late',
+      nodeTemplate('echo started; sleep 120', { activeDeadlineSeconds: 3 }),
+    );
+    const row = await finishedRow(s, uid, name);
     assert.equal(row.outcome, 'Failed');
     assert.equal(row.reason, 'DeadlineExceeded');
     const pod = onlyPod(s, 'late');
@@ -128,24 +137,21 @@ describe('runs on a real node', () => {
   });
 
   it('restartPolicy OnFailure: the kubelet restarts the failed container inside the one Pod, and it stays one run', async (t) => {
-    const s = await openScenario('node-restart', 'postgres');
-    t.after(() => s.close());
-    await s.startOperator();
-    const tick = secondsFromNow(3000);
-    const job = await s.createJob('again', {
-      schedule: scheduleAt([tick]),
-      template: nodeTemplate(
+    const { s, uid, name } = await oneTickJob(
+      t,
+      'node-restart',
+      'again',
+      nodeTemplate(
         'if [ -e /data/tried ]; then echo "second start"; exit 0; fi; touch /data/tried; echo "first start"; exit 1',
         { restartPolicy: 'OnFailure', scratch: true },
       ),
-    });
-    const name = expectedPodName('again', tick);
-    const row = await finishedRow(s, job.metadata.uid, name);
+    );
+    const row = await finishedRow(s, uid, name);
     assert.equal(row.outcome, 'Succeeded', 'the restart inside the Pod succeeded');
     const pod = onlyPod(s, 'again');
     const restarts = pod.last.status?.containerStatuses?.[0]?.restartCount ?? 0;
     assert.ok(restarts >= 1, `the container was restarted in place (restartCount ${restarts})`);
-    const rows = await s.ledger!.runs(job.metadata.uid);
+    const rows = await s.ledger!.runs(uid);
     assert.deepEqual(
       rows.map((r) => [r.pod_name, r.attempt]),
       [[name, 1]],
@@ -158,17 +164,14 @@ describe('runs on a real node', () => {
   for (const how of ['evicted through the Eviction API', 'deleted'] as const) {
     it(`a run ${how} mid-run is Lost and not run again, and its Pod is held by the tracking finalizer until the outcome is recorded`, async (t) => {
       const evict = how !== 'deleted';
-      const s = await openScenario(evict ? 'node-evict' : 'node-delete', 'postgres');
-      t.after(() => s.close());
-      await s.startOperator();
-      const tick = secondsFromNow(3000);
-      const job = await s.createJob('stopped', {
-        schedule: scheduleAt([tick]),
-        template: nodeTemplate('echo started; sleep 120'),
-      });
-      const name = expectedPodName('stopped', tick);
+      const { s, uid, name } = await oneTickJob(
+        t,
+        evict ? 'node-evict' : 'node-delete',
+        'stopped',
+        nodeTemplate('echo started; sleep 120'),
+      );
       await s.waitForRows(
-        job.metadata.uid,
+        uid,
         (r) => r.find((x) => x.pod_name === name && x.state === 'Running'),
         `${name} recorded Running`,
         RUN_TIMEOUT_MS,
@@ -185,7 +188,7 @@ describe('runs on a real node', () => {
 
       const gone = await s.waitForPodGone(name, RUN_TIMEOUT_MS);
       // Read once, at once: the record must already be there when the Pod has gone.
-      const rows = await s.ledger!.runs(job.metadata.uid);
+      const rows = await s.ledger!.runs(uid);
       const row = rows.find((r) => r.pod_name === name);
       assert.equal(row?.state, 'Finished', `the outcome was recorded before ${name} was let go`);
       assert.equal(row.outcome, 'Lost');
@@ -202,8 +205,7 @@ describe('runs on a real node', () => {
       assert.equal(gone.phases.at(-1), 'Failed', 'the kubelet stopped it');
 
       await holdsFor(
-        async () =>
-          s.pods.all('stopped').length === 1 && (await s.ledger!.runs(job.metadata.uid)).length === 1,
+        async () => s.pods.all('stopped').length === 1 && (await s.ledger!.runs(uid)).length === 1,
         6000,
         'no second Pod and no second run for the tick',
       );
@@ -216,15 +218,17 @@ describe('runs on a real node', () => {
     t.after(() => s.close());
     await s.startOperator();
     const [t1, t2] = instantsInOneMinute(3000, [0, 10_000]) as [Date, Date];
-    const job = await s.createJob('replace', {
-      schedule: scheduleAt([t1, t2]),
-      concurrencyPolicy: 'Replace',
-      template: nodeTemplate('echo "$HOSTNAME starts"; sleep 120'),
-    });
+    const { uid } = (
+      await s.createJob('replace', {
+        schedule: scheduleAt([t1, t2]),
+        concurrencyPolicy: 'Replace',
+        template: nodeTemplate('echo "$HOSTNAME starts"; sleep 120'),
+      })
+    ).metadata;
     const p1 = expectedPodName('replace', t1);
     const p2 = expectedPodName('replace', t2);
     const rows = await s.waitForRows(
-      job.metadata.uid,
+      uid,
       (r) =>
         r.find((x) => x.pod_name === p1)?.outcome === 'Replaced' && r.find((x) => x.pod_name === p2)
           ? r
@@ -237,7 +241,7 @@ describe('runs on a real node', () => {
     assert.ok(old?.phases.includes('Running'), `${p1} was running when it was replaced`);
     const next = await s.waitForPod(p2);
     await s.waitForRows(
-      job.metadata.uid,
+      uid,
       (r) => r.find((x) => x.pod_name === p2 && x.state === 'Running'),
       `${p2} running`,
       RUN_TIMEOUT_MS,

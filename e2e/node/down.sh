@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stops the node e2e/node/up.sh started and removes what it left on the host: its processes and
-# every container's, its mounts, cgroups, bridge, the kubelet's iptables canaries and its state.
+# every container's, its mounts, cgroups, bridge, the KUBE-* iptables chains of kube-proxy and
+# the kubelet, the fixed folders it made, and its state.
 # The Node object is deleted while the API server answers. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -8,7 +9,6 @@ ROOT=$PWD
 LOCAL="$ROOT/.local"
 STATE="$LOCAL/node"
 [ -d "$STATE" ] || exit 0
-CACHE_BIN=$(cat "$STATE/bin" 2>/dev/null || true)
 # shellcheck source=e2e/node/identity.sh
 . e2e/node/identity.sh
 
@@ -45,10 +45,8 @@ for controller in "${NODE_CGROUP_CONTROLLERS[@]}"; do
   [ -d "$dir" ] && find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || true
 done
 ip link del "$NODE_BRIDGE" 2>/dev/null || true
-# kube-proxy removes most of its rules itself; then every KUBE-* chain left (KUBE-FIREWALL,
-# the canaries and hints of kube-proxy and the kubelet) goes, with the rules that jump to it.
-[ -n "$CACHE_BIN" ] && [ -x "$CACHE_BIN/kube-proxy" ] &&
-  { "$CACHE_BIN/kube-proxy" --cleanup --proxy-mode iptables >/dev/null 2>&1 || true; }
+# Every KUBE-* chain goes, with the rules that jump to it: kube-proxy's (`kube-proxy --cleanup`
+# leaves KUBE-FIREWALL and its hints behind) and the kubelet's canaries.
 for ipt in iptables ip6tables; do
   command -v "$ipt" >/dev/null || continue
   for table in mangle nat filter; do

@@ -3,32 +3,70 @@
  * concurrency, with no ledger, no cache and no status writes. Run as its own process (like the
  * operator) so it does not share an event loop with the watcher that times it.
  *
- *   node e2e/bench/bare-client.ts <namespace> <tick unix seconds> <count> <concurrency>
+ *   node e2e/bench/bare-client.ts <namespace> <tick unix seconds> <count> <concurrency> [claim]
+ *
+ * With `claim`, baseline A′, the status ledger's floor: before each create it writes the claim
+ * the status ledger writes, a status PUT of the job `bench-00042` (the namespace's
+ * ScheduledSingletonJobs, with no operator) under its resourceVersion, and creates the Pod only
+ * once that returns. Before the tick it gives every job a status like the one the operator's
+ * first reconcile writes (set-up, not measured), so each claim replaces a status of that size.
  *
  * Prints one JSON line `{"ready":true}` once its connection to the API server is warm (as an
  * operator's would be), then, after the tick, `{"done":true,"created":n,"errors":[...]}`. Pods are
  * named and labelled as the operator names and labels them (`bench-00042-<tick>`).
  */
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 // The one import from src/: the baseline reuses its connections as the operator does (client-node
 // 2.0.1 alone opens one per request), so the physical limit is the best this client can do.
 import { KeepAliveKubeConfig } from '../../src/config/kubeconfig.ts';
 import { errorText, inPool, kubeconfigPath } from './cluster.ts';
 import { sleep } from './watch.ts';
-import { barePod, jobName } from './workloads.ts';
+import { barePod, claimedStatus, GROUP, jobName, PLURAL, scheduledStatus, VERSION } from './workloads.ts';
+
+type Job = Record<string, unknown> & { metadata: { name: string; resourceVersion?: string } };
 
 async function main(): Promise<void> {
-  const [namespace, tickArg, countArg, concurrencyArg] = process.argv.slice(2);
+  const [namespace, tickArg, countArg, concurrencyArg, modeArg] = process.argv.slice(2);
   const tick = Number(tickArg);
   const count = Number(countArg);
   const concurrency = Number(concurrencyArg);
-  if (namespace === undefined || !Number.isInteger(tick) || !(count > 0) || !(concurrency > 0)) {
-    throw new Error('usage: bare-client.ts <namespace> <tick unix seconds> <count> <concurrency>');
+  const claim = modeArg === 'claim';
+  if (
+    namespace === undefined ||
+    !Number.isInteger(tick) ||
+    !(count > 0) ||
+    !(concurrency > 0) ||
+    (modeArg !== undefined && !claim)
+  ) {
+    throw new Error('usage: bare-client.ts <namespace> <tick unix seconds> <count> <concurrency> [claim]');
   }
   const kc = new KeepAliveKubeConfig();
   kc.loadFromFile(kubeconfigPath());
   const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
   const bodies = Array.from({ length: count }, (_, i) => barePod(jobName(i), tick));
+  const jobs: Job[] = [];
+  const writeStatus = async (body: Job): Promise<Job> =>
+    (await custom.replaceNamespacedCustomObjectStatus({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: PLURAL,
+      name: body.metadata.name,
+      body,
+    })) as Job;
+  if (claim) {
+    await inPool(count, concurrency, async (i) => {
+      const job = (await custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: PLURAL,
+        name: jobName(i),
+      })) as Job;
+      jobs[i] = await writeStatus({ ...job, status: scheduledStatus(tick) });
+    });
+  }
   // Warm the connections (TLS handshakes) as a running operator's would be.
   await Promise.all(
     Array.from({ length: concurrency }, () => core.listNamespacedPod({ namespace, limit: 1 })),
@@ -40,6 +78,10 @@ async function main(): Promise<void> {
   const errors: string[] = [];
   await inPool(count, concurrency, async (i) => {
     try {
+      if (claim) {
+        const job = jobs[i]!;
+        await writeStatus({ ...job, status: claimedStatus(job.status, job.metadata.name, tick, new Date()) });
+      }
       await core.createNamespacedPod({ namespace, body: bodies[i]! });
       created++;
     } catch (error) {

@@ -12,10 +12,11 @@ import type { CounterDelta, RequestCount } from './prom.ts';
 import { ratio, type SkewSummary } from './stats.ts';
 
 export type ScenarioName =
-  'bare' | 'operator-status' | 'operator-postgres' | 'cronjob-default' | 'cronjob-raised';
+  'bare' | 'bare-claim' | 'operator-status' | 'operator-postgres' | 'cronjob-default' | 'cronjob-raised';
 
 export const scenarioTitles: Readonly<Record<ScenarioName, string>> = {
   bare: 'bare client (physical limit)',
+  'bare-claim': 'bare client, claim then create',
   'operator-status': 'ssj-operator, status ledger',
   'operator-postgres': 'ssj-operator, PostgreSQL ledger',
   'cronjob-default': 'CronJob, KCM default limits',
@@ -224,12 +225,13 @@ function lastPod(r: RunFigures | undefined): { ms: number; exact: boolean } | un
 /**
  * One budget of DESIGN.md, at one size: `met`/`missed` only at a size the budget names and with
  * every run it needs; `info` at other sizes; `missing` names the run that is not there;
- * `undetermined` when incomplete runs leave only bounds that cannot decide it.
+ * `undetermined` when incomplete runs leave only bounds that cannot decide it; `figure` for a
+ * ratio printed beside the budgets (the status ledger against its protocol's floor).
  */
 export interface BudgetLine {
   readonly n: number;
   readonly budget: string;
-  readonly verdict: 'met' | 'missed' | 'info' | 'missing' | 'undetermined';
+  readonly verdict: 'met' | 'missed' | 'info' | 'missing' | 'undetermined' | 'figure';
   readonly text: string;
 }
 
@@ -321,6 +323,39 @@ export function budgetLines(runs: readonly RunFigures[], n: number): BudgetLine[
     });
   }
 
+  // Not budgets: where the status ledger's budget stands against what its protocol allows. The
+  // claim is a second sequential API write before each Pod, so its floor is the bare client
+  // with that write added, measured in the same run.
+  const floor = find('bare-claim');
+  const status = find('operator-status');
+  const figure = (of: RunFigures, against: RunFigures | undefined, what: string): void => {
+    if (against === undefined) return;
+    const a = lastPod(of)!;
+    const b = lastPod(against)!;
+    const mark = (x: { exact: boolean }): string => (x.exact ? '' : '> ');
+    lines.push({
+      n,
+      budget: what,
+      verdict: 'figure',
+      text:
+        `${mark(a)}${seconds(a.ms)} / ${mark(b)}${seconds(b.ms)} s` +
+        (a.exact && b.exact ? ` = ${fixed(ratio(a.ms, b.ms), 2)}×` : ''),
+    });
+  };
+  if (floor !== undefined) {
+    figure(
+      floor,
+      bare,
+      `${scenarioTitles['bare-claim']} (the status ledger's floor): last Pod against the bare client's, beside the ${BARE_LIMIT['operator-status']}× budget`,
+    );
+    if (status !== undefined)
+      figure(
+        status,
+        floor,
+        `${scenarioTitles['operator-status']}: last Pod against ${scenarioTitles['bare-claim']}`,
+      );
+  }
+
   for (const op of ['operator-status', 'operator-postgres'] as const) {
     for (const cron of ['cronjob-default', 'cronjob-raised'] as const) {
       const budget = `${scenarioTitles[op]}: last Pod ahead of ${scenarioTitles[cron]} ${sizesText(BUDGET_SIZES.cronjob)}`;
@@ -360,6 +395,7 @@ const VERDICT_TEXT: Readonly<Record<BudgetLine['verdict'], string>> = {
   info: ' (for information: not a budgeted size)',
   missing: '',
   undetermined: ' — no verdict: incomplete runs leave only bounds',
+  figure: ' (a figure beside the budgets, not one of them)',
 };
 
 export function formatBudgetLine(line: BudgetLine): string {

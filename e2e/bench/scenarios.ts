@@ -7,7 +7,8 @@
  *   exist and must have reconciled every one of them (status.observedGeneration caught up) at least
  *   two seconds before T, or the attempt is repeated with twice the lead time. Its API requests are
  *   counted from two seconds before T until it has been quiet for two seconds.
- * - `runBareClient`: baseline A, a separate process creating N Pods at T (bare-client.ts).
+ * - `runBareClient`: baseline A, a separate process creating N Pods at T (bare-client.ts); in
+ *   claim mode baseline A′, which writes the status ledger's claim before each create.
  * - `runCronJobs`: baseline B, N CronJobs due at the next whole minute T; kube-controller-manager's
  *   CronJob and Job controllers create the Pods. With raised limits, kube-controller-manager is
  *   restarted with them first and restored afterwards (after the namespace is gone).
@@ -397,19 +398,41 @@ async function operatorAttempt(
   }
 }
 
-export function runBareClient(ctx: BenchContext, n: number): Promise<RunFigures> {
-  return withRetries(ctx, `bare N=${n}`, 10_000, (lead) => bareAttempt(ctx, n, lead));
+/** `claim`: baseline A′, each create preceded by the status ledger's claim write (bare-client.ts). */
+export function runBareClient(
+  ctx: BenchContext,
+  n: number,
+  mode: 'create' | 'claim' = 'create',
+): Promise<RunFigures> {
+  const scenario: ScenarioName = mode === 'claim' ? 'bare-claim' : 'bare';
+  // The claim mode writes every job's first status before it is ready: lead time for N writes.
+  const leadMs = mode === 'claim' ? 10_000 + n * 20 : 10_000;
+  return withRetries(ctx, `${scenario} N=${n}`, leadMs, (lead) => bareAttempt(ctx, n, scenario, lead));
 }
 
-async function bareAttempt(ctx: BenchContext, n: number, leadMs: number): Promise<RunFigures> {
-  return inNamespace(ctx, `ssj-bench-bare-${n}`, async (ns) => {
+async function bareAttempt(
+  ctx: BenchContext,
+  n: number,
+  scenario: 'bare' | 'bare-claim',
+  leadMs: number,
+): Promise<RunFigures> {
+  return inNamespace(ctx, `ssj-bench-${scenario}-${n}`, async (ns) => {
     const pods = await watchPods(ctx, ns);
     try {
       const tickMs = secondTickAfter(Date.now(), leadMs).getTime();
       const tickSeconds = tickMs / 1000;
+      // No operator watches the namespace: the jobs are only there to be claimed.
+      if (scenario === 'bare-claim') await createSingletonJobs(ctx, ns, n, secondsSchedule(new Date(tickMs)));
       const child = spawn(
         `${REPOSITORY_ROOT}e2e/toolchain/node`,
-        ['e2e/bench/bare-client.ts', ns, String(tickSeconds), String(n), String(ctx.workers)],
+        [
+          'e2e/bench/bare-client.ts',
+          ns,
+          String(tickSeconds),
+          String(n),
+          String(ctx.workers),
+          ...(scenario === 'bare-claim' ? ['claim'] : []),
+        ],
         { cwd: REPOSITORY_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
       );
       ctx.resources.children.add(child);
@@ -458,7 +481,7 @@ async function bareAttempt(ctx: BenchContext, n: number, leadMs: number): Promis
         }
         return {
           ...figures(
-            'bare',
+            scenario,
             n,
             tickMs,
             pods.arrivals,

@@ -2,7 +2,8 @@
  * `make bench`: the schedule-skew benchmark of DESIGN.md's performance budget.
  *
  * For each size N (SSJ_BENCH_SIZES, default 100,1000), in fresh namespaces and in this order:
- * baseline A (a bare client creating N Pods at a tick), ssj-operator with the status ledger and
+ * baseline A (a bare client creating N Pods at a tick), baseline A′ (the same client writing the
+ * status ledger's claim before each create: that ledger's floor), ssj-operator with the status ledger and
  * with the PostgreSQL ledger (N jobs due at one second), and baseline B (N CronJobs due at one
  * minute) at kube-controller-manager's default client rate limits and then with them raised.
  * Then, when asked: the fleet mode (SSJ_BENCH_FLEET=<N,...>, fleet.ts: jobs on one-minute
@@ -17,7 +18,7 @@
  * the benchmark may create and drop databases (default postgres://postgres@127.0.0.1:5432/postgres);
  * SSJ_BENCH_SIZES (`none` for no burst); SSJ_BENCH_WORKERS (operator workers and bare-client
  * concurrency, default 10); SSJ_BENCH_SCENARIOS (a comma-separated subset of bare,
- * operator-status, operator-postgres, cronjob-default, cronjob-raised; default all);
+ * bare-claim, operator-status, operator-postgres, cronjob-default, cronjob-raised; default all);
  * SSJ_BENCH_FLEET, SSJ_BENCH_FLEET_SECONDS, SSJ_BENCH_MEMORY, SSJ_BENCH_IDLE (default off).
  *
  * Exit code: 0 when every scenario ran, whether or not it met its budget (budgets are reported,
@@ -62,6 +63,7 @@ import { runBareClient, runCronJobs, runOperator, type BenchContext } from './sc
 
 const allScenarios: readonly ScenarioName[] = [
   'bare',
+  'bare-claim',
   'operator-status',
   'operator-postgres',
   'cronjob-default',
@@ -155,6 +157,8 @@ async function runScenario(ctx: BenchContext, scenario: ScenarioName, n: number)
   switch (scenario) {
     case 'bare':
       return runBareClient(ctx, n);
+    case 'bare-claim':
+      return runBareClient(ctx, n, 'claim');
     case 'operator-status':
       return runOperator(ctx, n, 'status');
     case 'operator-postgres':

@@ -90,3 +90,60 @@ export function barePod(job: string, tickSeconds: number): V1Pod {
     spec: { restartPolicy: 'Never', containers: [container] },
   };
 }
+
+const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/**
+ * A status of the size the operator's first reconcile gives a job due at `tickSeconds`: its four
+ * conditions and the status ledger's bookkeeping (the bare client's claim mode starts from it).
+ */
+export function scheduledStatus(tickSeconds: number): Record<string, unknown> {
+  const now = rfc3339(new Date());
+  const condition = (type: string, status: string, reason: string, message: string): unknown => ({
+    type,
+    status,
+    reason,
+    message,
+    lastTransitionTime: now,
+    observedGeneration: 1,
+  });
+  return {
+    observedGeneration: 1,
+    nextScheduleTime: rfc3339(new Date(tickSeconds * 1000)),
+    conditions: [
+      condition('Ready', 'True', 'Scheduled', `next run at ${rfc3339(new Date(tickSeconds * 1000))}`),
+      condition('Suspended', 'False', 'NotSuspended', 'spec.suspend is false'),
+      condition('Running', 'False', 'NoActiveRun', 'no run is active'),
+      condition('Degraded', 'False', 'NoRunsYet', 'no run has finished yet'),
+    ],
+    ledger: { scheduleAnchor: now, observedTimeZone: 'UTC', term: 1 },
+  };
+}
+
+/** `status` with the status ledger's claim of the job's run at `tickSeconds` added, as the operator writes it. */
+export function claimedStatus(
+  status: unknown,
+  job: string,
+  tickSeconds: number,
+  at: Date,
+): Record<string, unknown> {
+  const s = status as { ledger?: Record<string, unknown> } & Record<string, unknown>;
+  const tick = rfc3339(new Date(tickSeconds * 1000));
+  return {
+    ...s,
+    ledger: {
+      ...s.ledger,
+      latestTick: tick,
+      claims: [
+        {
+          podName: podName(job, tickSeconds),
+          tick,
+          attempt: 1,
+          claimedAt: rfc3339(at),
+          state: 'Claimed',
+          term: 1,
+        },
+      ],
+    },
+  };
+}

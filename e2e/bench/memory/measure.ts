@@ -43,8 +43,8 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 import { GROUP, LABEL_JOB, PLURAL, VERSION, secondsSchedule, singletonJob } from '../workloads.ts';
+import { deploymentProcessEnv } from '../operator-process.ts';
 import { summarizeHeapSnapshot } from './heap-snapshot.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -63,37 +63,13 @@ kc.loadFromFile(process.env['KUBECONFIG'] ?? `${ROOT}.local/kubeconfig`);
 const core = kc.makeApiClient(CoreV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 
-/** The manager container's env entries with a plain value, from config/manager/manager.yaml. */
-function deploymentValues(): Map<string, string> {
-  const values = new Map<string, string>();
-  for (const doc of parseAllDocuments(readFileSync(`${ROOT}config/manager/manager.yaml`, 'utf8'))) {
-    const d = doc.toJS() as {
-      kind?: string;
-      spec?: { template?: { spec?: { containers?: { env?: { name: string; value?: string }[] }[] } } };
-    };
-    if (d.kind !== 'Deployment') continue;
-    for (const c of d.spec?.template?.spec?.containers ?? []) {
-      for (const e of c.env ?? []) if (e.value !== undefined) values.set(e.name, e.value);
-    }
-  }
-  return values;
-}
+const { NODE_OPTIONS: deploymentNodeOptions = '', ...deploymentEnv } = deploymentProcessEnv();
 
-function deploymentNodeOptions(): string {
-  return deploymentValues().get('NODE_OPTIONS') ?? '';
-}
-
-function deploymentEnv(): Record<string, string> {
-  const env = Object.fromEntries(deploymentValues());
-  delete env['NODE_OPTIONS'];
-  return env;
-}
-
-const NODE_OPTIONS = process.env['SSJ_MEM_NODE_OPTIONS'] ?? deploymentNodeOptions();
-/** The rest of the manager container's plain env values (MALLOC_ARENA_MAX and the like), or SSJ_MEM_OPERATOR_ENV="K=V K=V". */
+const NODE_OPTIONS = process.env['SSJ_MEM_NODE_OPTIONS'] ?? deploymentNodeOptions;
+/** The manager container's other memory settings (MALLOC_ARENA_MAX), or SSJ_MEM_OPERATOR_ENV="K=V K=V". */
 const OPERATOR_ENV: Record<string, string> =
   process.env['SSJ_MEM_OPERATOR_ENV'] === undefined
-    ? deploymentEnv()
+    ? deploymentEnv
     : Object.fromEntries(
         process.env['SSJ_MEM_OPERATOR_ENV']
           .split(' ')

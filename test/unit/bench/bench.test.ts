@@ -154,6 +154,25 @@ describe('report', () => {
     }
   });
 
+  it('beside the budgets, the claim-then-create floor against the bare client and the status ledger against that floor, as figures without a verdict', () => {
+    const lines = budgetLines(full(1000, { bare: 1000, 'bare-claim': 2500, 'operator-status': 3000 }), 1000);
+    const floor = line(lines, /^bare client, claim then create.*floor/);
+    assert.equal(floor.verdict, 'figure');
+    assert.match(
+      formatBudgetLine(floor),
+      /2\.500 \/ 1\.000 s = 2\.50× \(a figure beside the budgets, not one of them\)$/,
+    );
+    assert.match(floor.budget, /beside the 2\.2× budget/);
+    const against = line(lines, /status ledger: last Pod against bare client, claim then create/);
+    assert.equal(against.verdict, 'figure');
+    assert.match(against.text, /^3\.000 \/ 2\.500 s = 1\.20×$/);
+    // The status ledger's budget is still judged against the bare client alone.
+    assert.equal(line(lines, /status ledger.*≤ 2\.2×/).verdict, 'missed');
+    // Without the floor's run there is no such line, and nothing is reported missing for it.
+    const without = budgetLines(full(1000, { bare: 1000, 'operator-status': 3000 }), 1000);
+    assert.ok(without.every((l) => l.verdict !== 'figure' && !/claim then create/.test(l.text)));
+  });
+
   it('PostgreSQL at 100: the p99 skew must be under 1 s; an incomplete run misses it', () => {
     const ok = budgetLines([run('operator-postgres', 990, { n: 100, p99: 950 })], 100);
     assert.equal(line(ok, /p99/).verdict, 'met');

@@ -53,8 +53,9 @@ export class KeepAliveKubeConfig extends KubeConfig {
       agent.catch(() => this.#agents.delete(key));
     }
     context.setDispatcher(await agent);
-    // Never used: it holds no connection, so closing it only releases the object.
-    void fresh.close();
+    // `fresh` is dropped, not closed: it never opened a connection, so it holds nothing the
+    // garbage collector does not free, while undici's close() builds a ClientDestroyedError,
+    // stack trace and all, for every request (3 % of the operator's CPU in a 1,000-job burst).
   }
 
   async #newAgent(): Promise<Agent> {

@@ -56,14 +56,16 @@ async function main(): Promise<void> {
       body,
     })) as Job;
   if (claim) {
+    const listed = (await custom.listNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: PLURAL,
+    })) as { items: Job[] };
+    const byName = new Map(listed.items.map((j) => [j.metadata.name, j]));
     await inPool(count, concurrency, async (i) => {
-      const job = (await custom.getNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace,
-        plural: PLURAL,
-        name: jobName(i),
-      })) as Job;
+      const job = byName.get(jobName(i));
+      if (job === undefined) throw new Error(`no ScheduledSingletonJob ${jobName(i)} in ${namespace}`);
       jobs[i] = await writeStatus({ ...job, status: scheduledStatus(tick) });
     });
   }

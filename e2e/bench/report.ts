@@ -215,6 +215,9 @@ export function formatTable(runs: readonly RunFigures[]): string {
   return [line(header), rule, ...rows.slice(1).map(line)].join('\n');
 }
 
+/** `> ` before a figure that is only a lower bound (an incomplete run's wait). */
+const mark = (x: { exact: boolean }): string => (x.exact ? '' : '> ');
+
 /** The last Pod's time, or the wait as a lower bound when the run did not complete. */
 function lastPod(r: RunFigures | undefined): { ms: number; exact: boolean } | undefined {
   if (r === undefined) return undefined;
@@ -332,7 +335,6 @@ export function budgetLines(runs: readonly RunFigures[], n: number): BudgetLine[
     if (against === undefined) return;
     const a = lastPod(of)!;
     const b = lastPod(against)!;
-    const mark = (x: { exact: boolean }): string => (x.exact ? '' : '> ');
     lines.push({
       n,
       budget: what,
@@ -375,7 +377,6 @@ export function budgetLines(runs: readonly RunFigures[], n: number): BudgetLine[
       else if (last.exact) ok = last.ms < other.ms ? true : undefined;
       else if (other.exact) ok = last.ms >= other.ms ? false : undefined;
       const r = ratio(last.ms, other.ms);
-      const mark = (x: { exact: boolean }): string => (x.exact ? '' : '> ');
       lines.push({
         n,
         budget,

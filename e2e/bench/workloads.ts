@@ -73,6 +73,9 @@ export function cronJob(name: string, schedule: string): V1CronJob {
   };
 }
 
+/** RFC 3339 to the second, as the API server writes times. */
+const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
 /** What the operator would create for a job's tick, minus the owner reference (no job exists). */
 export function barePod(job: string, tickSeconds: number): V1Pod {
   return {
@@ -82,7 +85,7 @@ export function barePod(job: string, tickSeconds: number): V1Pod {
       name: podName(job, tickSeconds),
       labels: { [LABEL_JOB]: job, [LABEL_TICK]: String(tickSeconds), [LABEL_ATTEMPT]: '1' },
       annotations: {
-        'ssj.dev/scheduled-time': new Date(tickSeconds * 1000).toISOString().replace('.000Z', 'Z'),
+        'ssj.dev/scheduled-time': rfc3339(new Date(tickSeconds * 1000)),
         'ssj.dev/term': '1',
         'ssj.dev/holder': 'bench-bare-client',
       },
@@ -91,14 +94,13 @@ export function barePod(job: string, tickSeconds: number): V1Pod {
   };
 }
 
-const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-
 /**
  * A status of the size the operator's first reconcile gives a job due at `tickSeconds`: its four
  * conditions and the status ledger's bookkeeping (the bare client's claim mode starts from it).
  */
 export function scheduledStatus(tickSeconds: number): Record<string, unknown> {
   const now = rfc3339(new Date());
+  const next = rfc3339(new Date(tickSeconds * 1000));
   const condition = (type: string, status: string, reason: string, message: string): unknown => ({
     type,
     status,
@@ -109,9 +111,9 @@ export function scheduledStatus(tickSeconds: number): Record<string, unknown> {
   });
   return {
     observedGeneration: 1,
-    nextScheduleTime: rfc3339(new Date(tickSeconds * 1000)),
+    nextScheduleTime: next,
     conditions: [
-      condition('Ready', 'True', 'Scheduled', `next run at ${rfc3339(new Date(tickSeconds * 1000))}`),
+      condition('Ready', 'True', 'Scheduled', `next run at ${next}`),
       condition('Suspended', 'False', 'NotSuspended', 'spec.suspend is false'),
       condition('Running', 'False', 'NoActiveRun', 'no run is active'),
       condition('Degraded', 'False', 'NoRunsYet', 'no run has finished yet'),

@@ -40,6 +40,7 @@ import { isLedgerUnavailable, PostgresLedgerStore, runKey, type LedgerLogger } f
 import type { Fence as StoreFence, LeaseRef, RunIdentity, RunRow, TicksNotRunRow } from './postgres/model.ts';
 import { viewFromStatus } from './status-ledger.ts';
 import { ClaimBatcher } from './postgres/claim-batch.ts';
+import { LoadBatcher } from './postgres/load-batch.ts';
 
 /** Enough recent runs and records for retries, history limits and the status summary. */
 const RECENT = 20;
@@ -171,17 +172,12 @@ export async function openPostgresLedger(options: PostgresLedgerOptions): Promis
   };
 
   const claims = new ClaimBatcher(store);
+  const loads = new LoadBatcher(store, RECENT);
   const ledger: Ledger = {
     mode: 'postgres',
     load: (job: JobRef, status: ScheduledSingletonJobStatus | undefined) =>
       guard(async () => {
-        const {
-          runs: rows,
-          ticksNotRun: notRun,
-          latestTick: latest,
-        } = await store.loadJob(job.uid, {
-          limit: RECENT,
-        });
+        const { runs: rows, ticksNotRun: notRun, latestTick: latest } = await loads.load(job.uid);
         const byKey = new Map<string, RunRow>();
         for (const row of rows) byKey.set(row.runKey, row);
         const runs = [...byKey.values()]

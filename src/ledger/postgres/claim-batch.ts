@@ -1,19 +1,15 @@
-// Group commit for claims: the claims that reach the ledger while a claim transaction is in
-// flight (or in the same turn of the event loop) go together in the next transaction, behind one
-// fence check (store.claimRuns). At a tick with many jobs due, the workers' claims share round
-// trips instead of queueing for pool connections one by one.
+// Group commit for claims (./serial-batches.ts): the claims made while a claim transaction is in
+// flight go together in the next transaction, behind one fence check (store.claimRuns).
 //
 // Guarantees:
 // - Each claim resolves with its own result, or rejects with the error of its transaction; a
 //   batch is all or nothing (a fenced or unavailable transaction claims none of its runs).
-// - At most one claim transaction per fence is in flight; claims made meanwhile wait for it and
-//   go in the next one, up to `maxBatch` at a time.
+// - At most one claim transaction is in flight; claims made meanwhile wait for it and go in the
+//   next one, up to `maxBatch` at a time.
 // - Claims under different fences (a term that changed) never share a transaction.
-//
-// DataLoader does the batching; `cache: false`, since a claim is a write and must reach the
-// database every time it is made.
-import DataLoader from 'dataloader';
+import type DataLoader from 'dataloader';
 import type { ClaimResult, Fence, RunClaim } from './model.ts';
+import { serialBatchLoader } from './serial-batches.ts';
 
 export interface ClaimStore {
   claimRuns(fence: Fence, runs: readonly RunClaim[]): Promise<ClaimResult[]>;
@@ -26,22 +22,11 @@ interface Claim {
 
 export class ClaimBatcher {
   readonly #store: ClaimStore;
-  #inFlight: Promise<unknown> | undefined;
   readonly #loader: DataLoader<Claim, ClaimResult>;
 
   constructor(store: ClaimStore, maxBatch = 500) {
     this.#store = store;
-    this.#loader = new DataLoader<Claim, ClaimResult>((claims) => this.#commit(claims), {
-      cache: false,
-      maxBatchSize: maxBatch,
-      batchScheduleFn: (dispatch) => {
-        // The next batch leaves when the one in flight has committed, or at once (after this
-        // turn of the event loop) when none is.
-        const after = this.#inFlight;
-        if (after === undefined) setImmediate(dispatch);
-        else void after.finally(dispatch);
-      },
-    });
+    this.#loader = serialBatchLoader((claims) => this.#commit(claims), maxBatch);
   }
 
   claim(fence: Fence, run: RunClaim): Promise<ClaimResult> {
@@ -57,7 +42,7 @@ export class ClaimBatcher {
       groups.set(key, group);
     });
     const results: (ClaimResult | Error)[] = new Array<ClaimResult | Error>(claims.length);
-    const work = Promise.all(
+    await Promise.all(
       [...groups.values()].map(async ({ fence, at }) => {
         try {
           const answers = await this.#store.claimRuns(
@@ -71,12 +56,6 @@ export class ClaimBatcher {
         }
       }),
     );
-    this.#inFlight = work;
-    try {
-      await work;
-    } finally {
-      if (this.#inFlight === work) this.#inFlight = undefined;
-    }
     return results;
   }
 }

@@ -20,6 +20,7 @@ export type {
   ClaimResult,
   Fence,
   LeaseRef,
+  LoadedJob,
   RetentionResult,
   RunClaim,
   RunIdentity,

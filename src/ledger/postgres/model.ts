@@ -103,6 +103,13 @@ export interface TicksNotRunRow extends TicksNotRunRecord {
   readonly updatedAt: Date;
 }
 
+/** What the controller reads of a job (store.loadJobs). */
+export interface LoadedJob {
+  readonly runs: readonly RunRow[];
+  readonly ticksNotRun: readonly TicksNotRunRow[];
+  readonly latestTick: Date | null;
+}
+
 export type ClaimResult =
   { readonly claimed: true; readonly row: RunRow } | { readonly claimed: false; readonly row: RunRow };
 

@@ -53,6 +53,7 @@ import type {
   ClaimResult,
   Fence,
   LeaseRef,
+  LoadedJob,
   RetentionResult,
   RunClaim,
   RunRow,
@@ -456,50 +457,73 @@ export class PostgresLedgerStore {
     return result.rows.map(toRunRow);
   }
 
+  /** loadJobs for one job. */
+  async loadJob(jobUid: string, options?: { readonly limit?: number }): Promise<LoadedJob> {
+    const loaded = (await this.loadJobs([jobUid], options)).get(jobUid);
+    if (loaded === undefined) throw new Error('loadJobs returned nothing for its one job');
+    return loaded;
+  }
+
   /**
-   * What the controller reads of one job, in two queries instead of four: its unfinished runs
-   * and its `limit` latest runs (listUnfinishedRuns and listRuns, in no order), its `limit`
-   * latest ticks-not-run ranges (listTicksNotRun's order) and its latest accounted tick
-   * (latestTick).
+   * What the controller reads of each job, in two queries however many jobs are asked for: its
+   * unfinished runs and its `limit` latest runs (listUnfinishedRuns and listRuns, in no order),
+   * its `limit` latest ticks-not-run ranges (listTicksNotRun's order) and its latest accounted
+   * tick (latestTick). Every job asked for has an entry, an empty one when it has no rows.
    */
-  async loadJob(
-    jobUid: string,
+  async loadJobs(
+    jobUids: readonly string[],
     options?: { readonly limit?: number },
-  ): Promise<{ runs: RunRow[]; ticksNotRun: TicksNotRunRow[]; latestTick: Date | null }> {
+  ): Promise<Map<string, LoadedJob>> {
     const limit = listLimit(options);
+    const uids = [...new Set(jobUids)];
+    // LATERAL per job, so each job's part is the same index scan as a query of its own.
     const [runs, rest] = await Promise.all([
       this.#query<RunRecord>(
-        `SELECT ${RUN_COLUMNS} FROM ssj.runs WHERE job_uid = $1 AND state <> 'Finished'
-         UNION
-         (SELECT ${RUN_COLUMNS} FROM ssj.runs WHERE job_uid = $1
-          ORDER BY claimed_at DESC, attempt DESC, run_key DESC LIMIT $2)`,
-        [jobUid, limit],
+        `SELECT r.* FROM unnest($1::text[]) AS j(uid) CROSS JOIN LATERAL (
+           SELECT ${RUN_COLUMNS} FROM ssj.runs WHERE job_uid = j.uid AND state <> 'Finished'
+           UNION
+           (SELECT ${RUN_COLUMNS} FROM ssj.runs WHERE job_uid = j.uid
+            ORDER BY claimed_at DESC, attempt DESC, run_key DESC LIMIT $2)
+         ) r`,
+        [uids, limit],
       ),
-      // One row at least (the latest tick), with the ranges' columns null when there are none.
+      // One row per job at least (its latest tick), with the ranges' columns null when it has
+      // none.
       this.#query<
-        { latest: Date | null } & { [K in keyof TicksNotRunRecordRow]: TicksNotRunRecordRow[K] | null }
+        { for_job: string; latest: Date | null } & {
+          [K in keyof TicksNotRunRecordRow]: TicksNotRunRecordRow[K] | null;
+        }
       >(
-        `SELECT accounted.latest, n.* FROM (
+        `SELECT j.uid AS for_job, accounted.latest, n.* FROM unnest($1::text[]) AS j(uid)
+         CROSS JOIN LATERAL (
            SELECT max(t) AS latest FROM (
-             SELECT max(tick) AS t FROM ssj.runs WHERE job_uid = $1 AND run_kind = 'scheduled'
+             SELECT max(tick) AS t FROM ssj.runs WHERE job_uid = j.uid AND run_kind = 'scheduled'
              UNION ALL
-             SELECT max(last_tick) FROM ssj.ticks_not_run WHERE job_uid = $1
+             SELECT max(last_tick) FROM ssj.ticks_not_run WHERE job_uid = j.uid
            ) ticks
          ) accounted
          LEFT JOIN LATERAL (
-           SELECT ${TICKS_NOT_RUN_COLUMNS} FROM ssj.ticks_not_run WHERE job_uid = $1
+           SELECT ${TICKS_NOT_RUN_COLUMNS} FROM ssj.ticks_not_run WHERE job_uid = j.uid
            ORDER BY last_tick DESC, outcome LIMIT $2
          ) n ON true
-         ORDER BY n.last_tick DESC, n.outcome`,
-        [jobUid, limit],
+         ORDER BY j.uid, n.last_tick DESC, n.outcome`,
+        [uids, limit],
       ),
     ]);
-    const ticksNotRun: TicksNotRunRow[] = [];
+    const loaded = new Map<
+      string,
+      { runs: RunRow[]; ticksNotRun: TicksNotRunRow[]; latestTick: Date | null }
+    >();
+    for (const uid of uids) loaded.set(uid, { runs: [], ticksNotRun: [], latestTick: null });
+    for (const record of runs.rows) loaded.get(record.job_uid)?.runs.push(toRunRow(record));
     for (const row of rest.rows) {
+      const job = loaded.get(row.for_job);
+      if (job === undefined) continue;
+      job.latestTick = row.latest;
       // A row with a range has every column of one (the columns are NOT NULL in the table).
-      if (row.job_uid !== null) ticksNotRun.push(toTicksNotRunRow(row as TicksNotRunRecordRow));
+      if (row.job_uid !== null) job.ticksNotRun.push(toTicksNotRunRow(row as TicksNotRunRecordRow));
     }
-    return { runs: runs.rows.map(toRunRow), ticksNotRun, latestTick: rest.rows[0]?.latest ?? null };
+    return loaded;
   }
 
   /** Runs not yet Finished, of one job or of all jobs, the oldest claim first. */

@@ -128,6 +128,7 @@ async function main(): Promise<void> {
     kc,
     namespace: options.namespace === '' ? undefined : options.namespace,
     workers: options.workers,
+    tickWorkers: options.tickWorkers,
     resyncPeriodMs: options.resyncPeriodMs,
     kube: kubeWriter(
       makeInstrumentedApiClient(kc, CoreV1Api, metrics, requests),

@@ -50,6 +50,8 @@ export interface Options {
   readonly healthProbeBindAddress: BindAddress;
   /** Jobs reconciled concurrently. */
   readonly workers: number;
+  /** Workers beyond `workers` for due work only (a tick's loads, claims and creates). */
+  readonly tickWorkers: number;
   /** Every job is reconciled again after this long even without events; 0 = never. */
   readonly resyncPeriodMs: number;
   /** undefined = no PostgreSQL: the ledger lives in the status subresource alone. Secret: never log it. */
@@ -141,6 +143,13 @@ const flags = [
     defaultText: ':8081',
   },
   { flag: 'workers', value: '<n>', description: 'jobs reconciled concurrently', defaultText: '10' },
+  {
+    flag: 'tick-workers',
+    value: '<n>',
+    description:
+      "more workers for a tick's claims and creates only; API writes stay within --workers at once; 0 = none",
+    defaultText: '40',
+  },
   {
     flag: 'resync-period',
     value: '<duration>',
@@ -327,6 +336,7 @@ function build(command: Subcommand, raw: (flag: FlagName) => Raw | undefined, en
     metricsBindAddress: value('metrics-bind-address', ':8080', bindAddress),
     healthProbeBindAddress: value('health-probe-bind-address', ':8081', bindAddress),
     workers: value('workers', '10', positiveInteger),
+    tickWorkers: value('tick-workers', '40', nonNegativeInteger),
     resyncPeriodMs: value('resync-period', '10m', nonNegativeDuration),
     databaseUrl: databaseUrl(command, raw('database-url')),
     ledgerRetentionMs: value('ledger-retention', '2160h', nonNegativeDuration),
@@ -364,6 +374,13 @@ function positiveDuration(text: string): Check<number> {
 
 function nonNegativeDuration(text: string): Check<number> {
   return durationWithin(text, 'zero');
+}
+
+function nonNegativeInteger(text: string): Check<number> {
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    return { ok: false, reason: 'expected a whole number of at least 0' };
+  }
+  return { ok: true, value: Number(text) };
 }
 
 function positiveInteger(text: string): Check<number> {

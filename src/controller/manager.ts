@@ -29,6 +29,7 @@ import type { JobLabels, Metrics, WatchEventType } from '../observability/metric
 import { podInformer, singletonJobInformer, type Informer } from '../runtime/informer.ts';
 import { createRateLimitingQueue, type RateLimitingQueue } from '../runtime/rate-limiting-queue.ts';
 import { runWorkers } from '../runtime/workers.ts';
+import { withWriteSlots } from './write-slots.ts';
 import { HeldEvents } from '../runtime/held-events.ts';
 import { ScheduleCache } from '../schedule/index.ts';
 import { FencedError, type Fence, type Ledger } from '../ledger/ledger.ts';
@@ -54,6 +55,11 @@ export interface ManagerOptions {
   /** One namespace, or all when undefined. */
   readonly namespace?: string | undefined;
   readonly workers: number;
+  /**
+   * Workers beyond `workers` that take due work only (a tick's loads, claims and creates); the
+   * API writes of all of them share `workers` places (./write-slots.ts). 0 when absent.
+   */
+  readonly tickWorkers?: number;
   readonly resyncPeriodMs: number;
   readonly kube: KubeWriter;
   readonly ledger: Ledger;
@@ -154,7 +160,7 @@ export class Manager {
     const reconciler = new Reconciler({
       jobs: { get: (ns, name) => this.jobs.get(ns, name) },
       pods: { forJob: (ns, name) => this.podsOf(ns, name) },
-      kube: options.kube,
+      kube: withWriteSlots(options.kube, options.workers),
       ledger: options.ledger,
       events,
       schedules: this.schedules,
@@ -188,6 +194,7 @@ export class Manager {
         },
         {
           concurrency: options.workers,
+          dueConcurrency: options.tickWorkers ?? 0,
           signal,
           onError: (key, err) => {
             options.metrics.reconcileErrors.inc();

@@ -59,8 +59,8 @@ class DelayingWorkQueue implements DelayingQueue {
     this.#queue.add(key, lane);
   }
 
-  get(): Promise<string | undefined> {
-    return this.#queue.get();
+  get(only?: 'due'): Promise<string | undefined> {
+    return this.#queue.get(only);
   }
 
   done(key: string): void {

@@ -16,6 +16,8 @@
 //   re-added while being processed is queued again, on `done`, in the highest lane it was
 //   re-added to. `onDueDrained` is told each time the due lane empties and no due key is
 //   being processed any more.
+// - `get('due')` hands out due keys only (it waits while only normal keys are queued): the extra
+//   workers that claim and create at a tick take no follow-up work.
 //
 // It does not:
 // - retry or delay (see delaying-queue.ts and rate-limiting-queue.ts, which wrap this one);
@@ -26,8 +28,11 @@ export type Lane = 'due' | 'normal';
 
 export interface Queue {
   add(key: string, lane?: Lane): void;
-  /** Resolves with the next key, or undefined once the queue is shut down and empty. */
-  get(): Promise<string | undefined>;
+  /**
+   * Resolves with the next key, or undefined once the queue is shut down and empty (of the due
+   * lane, with `only` 'due').
+   */
+  get(only?: 'due'): Promise<string | undefined>;
   /** Marks the end of processing of a key returned by `get`. */
   done(key: string): void;
   /** Keys waiting to be handed out (not those being processed). */
@@ -62,7 +67,10 @@ class WorkQueue implements Queue {
   #processing = new Map<string, Lane>();
   #queued: Record<Lane, number> = { due: 0, normal: 0 };
   #dueProcessing = 0;
+  // Workers waiting for any key (only while nothing is queued), and for a due key (only while no
+  // due key is queued).
   #waiters: ((key: string | undefined) => void)[] = [];
+  #dueWaiters: ((key: string | undefined) => void)[] = [];
   #shuttingDown = false;
   #drainWaiters: (() => void)[] = [];
   #dueDrained = new Set<() => void>();
@@ -77,11 +85,12 @@ class WorkQueue implements Queue {
     this.#push(key, lane);
   }
 
-  get(): Promise<string | undefined> {
-    const key = this.#pop();
+  get(only?: 'due'): Promise<string | undefined> {
+    const key = this.#pop(only === 'due' ? ['due'] : ['due', 'normal']);
     if (key !== undefined) return Promise.resolve(this.#begin(key));
     if (this.#shuttingDown) return Promise.resolve(undefined);
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    const waiters = only === 'due' ? this.#dueWaiters : this.#waiters;
+    return new Promise((resolve) => waiters.push(resolve));
   }
 
   done(key: string): void {
@@ -114,9 +123,10 @@ class WorkQueue implements Queue {
 
   shutDown(): void {
     this.#shuttingDown = true;
-    // Waiters only exist while the queue is empty, so each of them is told it is over.
-    const waiters = this.#waiters;
+    // Waiters only exist while there is nothing for them, so each of them is told it is over.
+    const waiters = [...this.#waiters, ...this.#dueWaiters];
     this.#waiters = [];
+    this.#dueWaiters = [];
     for (const w of waiters) w(undefined);
   }
 
@@ -131,9 +141,11 @@ class WorkQueue implements Queue {
   }
 
   #push(key: string, lane: Lane): void {
-    const waiter = this.#waiters.shift();
+    const waiter = this.#waiters.shift() ?? (lane === 'due' ? this.#dueWaiters.shift() : undefined);
     if (waiter !== undefined) {
-      // A waiter exists only when nothing is queued, so handing the key over directly keeps FIFO.
+      // A waiter exists only when nothing it may take is queued, so handing the key over directly
+      // keeps FIFO. A normal entry the key may have (promoted to a due-only waiter) is stale now.
+      this.#live.delete(key);
       waiter(this.#begin(key));
       return;
     }
@@ -143,8 +155,8 @@ class WorkQueue implements Queue {
     this.#queued[lane]++;
   }
 
-  #pop(): string | undefined {
-    for (const lane of ['due', 'normal'] as const) {
+  #pop(lanes: readonly Lane[]): string | undefined {
+    for (const lane of lanes) {
       const q = this.#lanes[lane];
       while (q.head < q.order.length) {
         const entry = q.order[q.head];

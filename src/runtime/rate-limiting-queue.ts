@@ -38,7 +38,7 @@ export function createRateLimitingQueue(options: RateLimitingQueueOptions = {}):
     add: (key, lane) => {
       queue.add(key, lane);
     },
-    get: () => queue.get(),
+    get: (only) => queue.get(only),
     done: (key) => {
       queue.done(key);
     },

@@ -2,7 +2,9 @@
 // reconcileHandler loop (pkg/internal/controller/controller.go), with bounded concurrency.
 //
 // Guarantees:
-// - At most `concurrency` reconciles run at once, and never two for the same key (the queue is
+// - At most `concurrency` reconciles run at once, plus at most `dueConcurrency` more of keys
+//   handed out from the due lane (workers that take due keys only: a tick's claims and creates
+//   may overlap further than the follow-up work); never two for the same key (the queue is
 //   stingy).
 // - After each reconcile, exactly one of:
 //   - it threw            → `onError(key, err)`, then `addRateLimited(key)` (per-key back-off),
@@ -38,6 +40,8 @@ export type Reconcile = (key: string, signal: AbortSignal) => Promise<ReconcileR
 
 export interface RunWorkersOptions {
   concurrency: number;
+  /** Workers beyond `concurrency` that take due keys only; 0 when absent. */
+  dueConcurrency?: number;
   signal: AbortSignal;
   /** Told of every failed reconcile (for logs and metrics); whatever it throws is ignored. */
   onError: (key: string, err: unknown) => void;
@@ -49,8 +53,12 @@ export async function runWorkers(
   options: RunWorkersOptions,
 ): Promise<void> {
   const { concurrency, signal, onError } = options;
+  const dueConcurrency = options.dueConcurrency ?? 0;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new Error(`runWorkers: concurrency must be a positive integer, got ${concurrency}`);
+  }
+  if (!Number.isInteger(dueConcurrency) || dueConcurrency < 0) {
+    throw new Error(`runWorkers: dueConcurrency must be a non-negative integer, got ${dueConcurrency}`);
   }
   const report = (key: string, err: unknown): void => {
     try {
@@ -64,9 +72,9 @@ export async function runWorkers(
   // across the await below.
   const aborted = (): boolean => signal.aborted;
 
-  const worker = async (): Promise<void> => {
+  const worker = async (only?: 'due'): Promise<void> => {
     for (;;) {
-      const key = await queue.get();
+      const key = await queue.get(only);
       if (key === undefined) return;
       const lane = queue.laneOf(key);
       try {
@@ -102,7 +110,10 @@ export async function runWorkers(
   if (signal.aborted) onAbort();
   else signal.addEventListener('abort', onAbort, { once: true });
   try {
-    await Promise.all(Array.from({ length: concurrency }, () => worker()));
+    await Promise.all([
+      ...Array.from({ length: concurrency }, () => worker()),
+      ...Array.from({ length: dueConcurrency }, () => worker('due')),
+    ]);
   } finally {
     signal.removeEventListener('abort', onAbort);
   }

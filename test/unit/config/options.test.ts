@@ -42,6 +42,7 @@ describe('parseOptions', () => {
       metricsBindAddress: { host: '', port: 8080 },
       healthProbeBindAddress: { host: '', port: 8081 },
       workers: 10,
+      tickWorkers: 40,
       resyncPeriodMs: 600_000,
       databaseUrl: undefined,
       ledgerRetentionMs: 90 * 24 * 3_600_000,
@@ -83,6 +84,13 @@ describe('parseOptions', () => {
       env: {},
       pick: (o) => o.workers,
       want: 4,
+    },
+    {
+      name: '--tick-workers 0 turns the extra workers off',
+      argv: ['--tick-workers=0'],
+      env: {},
+      pick: (o) => o.tickWorkers,
+      want: 0,
     },
     {
       name: 'an empty variable counts as unset',

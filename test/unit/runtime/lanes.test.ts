@@ -91,8 +91,36 @@ describe('work queue lanes', () => {
     assert.equal(drained, 1, 'normal work does not signal');
   });
 
+  it("get('due') hands out due keys only, waits while only normal keys are queued, and ends at shutdown", async () => {
+    const q = createQueue();
+    q.add('n1');
+    let got: string | undefined | null = null;
+    void q.get('due').then((k) => (got = k));
+    await settle();
+    assert.equal(got, null, 'a normal key is not handed to a due-only worker (null: still waiting)');
+    q.add('d1', 'due');
+    await settle();
+    assert.equal(got, 'd1');
+    q.done('d1');
+    // A normal key promoted to the due lane reaches a due-only worker.
+    let promoted: string | undefined | null = null;
+    void q.get('due').then((k) => (promoted = k));
+    q.add('n1', 'due');
+    await settle();
+    assert.equal(promoted, 'n1');
+    q.done('n1');
+    let last: string | undefined | null = null;
+    void q.get('due').then((k) => (last = k));
+    q.add('n2');
+    assert.equal(await q.get(), 'n2', 'a worker for any key still takes normal work');
+    q.shutDown();
+    await settle();
+    assert.equal(last, undefined);
+  });
+
   it('property: any interleaving hands each dirty key out once, due before normal, counts consistent', async () => {
-    type Op = { op: 'add'; key: string; lane: Lane } | { op: 'take' };
+    // 'waitDue': a due-only worker waits for a key (the extra workers of a tick).
+    type Op = { op: 'add'; key: string; lane: Lane } | { op: 'take' } | { op: 'waitDue' };
     const op = fc.oneof(
       fc.record({
         op: fc.constant('add' as const),
@@ -100,13 +128,24 @@ describe('work queue lanes', () => {
         lane: fc.constantFrom<Lane>('due', 'normal'),
       }),
       fc.record({ op: fc.constant('take' as const) }),
+      fc.record({ op: fc.constant('waitDue' as const) }),
     );
     await fc.assert(
       fc.asyncProperty(fc.array(op, { maxLength: 40 }), async (ops: Op[]) => {
         const q = createQueue();
         const model = new Map<string, Lane>();
+        let waiting: { key?: string | undefined; settled: boolean } | undefined;
         for (const o of ops) {
-          if (o.op === 'add') {
+          if (o.op === 'waitDue') {
+            if (waiting === undefined) {
+              const w: { key?: string | undefined; settled: boolean } = { settled: false };
+              waiting = w;
+              void q.get('due').then((key) => {
+                w.key = key;
+                w.settled = true;
+              });
+            }
+          } else if (o.op === 'add') {
             if (model.get(o.key) !== 'due') model.set(o.key, o.lane);
             q.add(o.key, o.lane);
           } else if (q.len() > 0) {
@@ -118,6 +157,17 @@ describe('work queue lanes', () => {
             assert.equal(q.laneOf(key), lane);
             model.delete(key);
             q.done(key);
+          }
+          await settle();
+          if (waiting?.settled === true) {
+            const key = waiting.key;
+            assert.ok(key !== undefined);
+            assert.equal(model.get(key), 'due', `${key} handed to a due-only worker but not dirty as due`);
+            assert.equal(q.laneOf(key), 'due');
+            model.delete(key);
+            q.done(key);
+            waiting = undefined;
+            await settle();
           }
           assert.equal(q.len(), model.size);
           assert.equal(q.dueCount(), [...model.values()].filter((l) => l === 'due').length);
@@ -194,6 +244,38 @@ describe('workers and lanes', () => {
       ['fail', 'due'],
       ['tick', 'due'],
     ]);
+  });
+
+  it('runs due keys on the extra workers too, normal keys on `concurrency` workers only', async () => {
+    const queue = createRateLimitingQueue();
+    const ac = new AbortController();
+    const running: Record<Lane, number> = { due: 0, normal: 0 };
+    const peak: Record<Lane, number> = { due: 0, normal: 0 };
+    const gates: (() => void)[] = [];
+    for (let i = 0; i < 4; i++) queue.add(`n${i}`);
+    for (let i = 0; i < 8; i++) queue.add(`d${i}`, 'due');
+    const done = runWorkers(
+      queue,
+      async (key) => {
+        const lane = queue.laneOf(key) ?? 'normal';
+        running[lane]++;
+        peak[lane] = Math.max(peak[lane], running[lane]);
+        await new Promise<void>((resolve) => gates.push(resolve));
+        running[lane]--;
+        return undefined;
+      },
+      { concurrency: 2, dueConcurrency: 3, signal: ac.signal, onError: () => undefined },
+    );
+    await settle();
+    assert.deepEqual(running, { due: 5, normal: 0 }, 'all five workers take due keys first');
+    while (gates.length > 0) {
+      for (const open of gates.splice(0)) open();
+      await settle();
+      assert.ok(running.normal <= 2, `at most two normal reconciles at once, saw ${running.normal}`);
+    }
+    assert.deepEqual(peak, { due: 5, normal: 2 });
+    ac.abort();
+    await done;
   });
 });
 

@@ -370,6 +370,56 @@ export function processCpuSeconds(pid: number): number | undefined {
   return (utime + stime) / clockTicksPerSecond();
 }
 
+/** The local cluster's processes (`.local/cluster/<name>.pid`), by name; none for another cluster. */
+const CLUSTER_PROCESSES = ['kube-apiserver', 'etcd', 'kube-controller-manager'] as const;
+
+/**
+ * Starts counting the CPU seconds of `client` (when the cluster's own processes do not include it)
+ * and of the local cluster's processes; the function
+ * returned reads them again and gives the difference, with the wall-clock seconds between. In a
+ * burst on a small machine the client, the API server and etcd share the cores: this is where the
+ * time went.
+ */
+export function cpuMeter(
+  client: { readonly name: string; readonly pid: number } | undefined,
+): () => Omit<BurstCpu, 'fromMs'> {
+  const pids = new Map<string, number>(client === undefined ? [] : [[client.name, client.pid]]);
+  for (const name of CLUSTER_PROCESSES) {
+    const file = `${REPOSITORY_ROOT}.local/cluster/${name}.pid`;
+    const pid = existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : NaN;
+    if (Number.isInteger(pid) && pid > 0 && !pids.has(name)) pids.set(name, pid);
+  }
+  const read = (): Map<string, number> => {
+    const seconds = new Map<string, number>();
+    for (const [name, pid] of pids) {
+      const s = processCpuSeconds(pid);
+      if (s !== undefined) seconds.set(name, s);
+    }
+    return seconds;
+  };
+  const startedAt = performance.now();
+  const before = read();
+  return () => {
+    const after = read();
+    const processes: Record<string, number> = {};
+    for (const [name, s] of after) {
+      const b = before.get(name);
+      if (b !== undefined) processes[name] = s - b;
+    }
+    return { wallSeconds: (performance.now() - startedAt) / 1000, cores: availableParallelism(), processes };
+  };
+}
+
+export interface BurstCpu {
+  /** The window began this long before the tick. */
+  readonly fromMs: number;
+  readonly wallSeconds: number;
+  /** The machine's cores (os.availableParallelism). */
+  readonly cores: number;
+  /** CPU seconds (user + system) of each process over the window. */
+  readonly processes: Readonly<Record<string, number>>;
+}
+
 /**
  * The API server's own request counters (`apiserver_request_total`): a second, independent count
  * of what the operator sent. Cluster-wide: it includes every other client's requests too.

@@ -7,7 +7,7 @@
  * the budget names and only when every run it needs is there (otherwise the line names the missing
  * run); at other sizes the figures are printed for information.
  */
-import type { Machine } from './cluster.ts';
+import type { BurstCpu, Machine } from './cluster.ts';
 import type { CounterDelta, RequestCount } from './prom.ts';
 import { ratio, type SkewSummary } from './stats.ts';
 
@@ -59,6 +59,8 @@ export interface RunFigures {
     readonly heapTotalMiB?: number;
     readonly externalMiB?: number;
   };
+  /** CPU seconds of the client and the cluster's processes from 1 s before the tick to the last Pod. */
+  readonly burstCpu?: BurstCpu;
   /** The operator's own ssj_tick_skew_seconds over the run: count and mean. */
   readonly operatorSkew?: { readonly count: number; readonly meanSeconds: number };
   readonly notes: readonly string[];
@@ -164,6 +166,8 @@ export interface Report {
 
 const seconds = (ms: number | undefined): string => (ms === undefined ? '—' : (ms / 1000).toFixed(3));
 const fixed = (x: number | undefined, digits = 1): string => (x === undefined ? '—' : x.toFixed(digits));
+const sumValues = (record: Readonly<Record<string, number>>): number =>
+  Object.values(record).reduce((a, b) => a + b, 0);
 
 export function formatMachine(m: Machine): string {
   return [
@@ -435,8 +439,21 @@ export function formatBreakdown(r: RunFigures): string[] {
             `${fixed(m.hwmMiB)} MiB, V8 heap ${fixed(m.heapUsedMiB)} used of ${fixed(m.heapTotalMiB)} MiB, ` +
             `external ${fixed(m.externalMiB)} MiB`,
         ];
+  const c = r.burstCpu;
+  const cpu =
+    c === undefined
+      ? []
+      : [
+          `N=${r.n} ${scenarioTitles[r.scenario]}, CPU from ${fixed(c.fromMs / 1000)} s before the tick to the last Pod ` +
+            `(${fixed(c.wallSeconds)} s): ` +
+            Object.entries(c.processes)
+              .map(([name, s]) => `${name} ${fixed(s)} s`)
+              .join(', ') +
+            `; ${fixed(sumValues(c.processes))} CPU s = ${fixed(sumValues(c.processes) / c.wallSeconds)} of ${c.cores} cores`,
+        ];
   return [
     ...memory,
+    ...cpu,
     ...counters,
     ...(r.api === undefined ? [] : [line('operator', r.api)]),
     ...(r.apiServer === undefined ? [] : [line('API server (cluster-wide)', r.apiServer)]),

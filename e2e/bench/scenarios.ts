@@ -22,6 +22,7 @@ import { createInterface } from 'node:readline';
 import { BatchV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import {
   apiServerMetrics,
+  cpuMeter,
   createDatabase,
   createNamespace,
   deleteNamespace,
@@ -31,6 +32,7 @@ import {
   REPOSITORY_ROOT,
   restartControllerManager,
   singletonJobLister,
+  type BurstCpu,
 } from './cluster.ts';
 import { startOperator, type OperatorProcess } from './operator-process.ts';
 import { counterDeltas, requestDelta, sumOf, type Sample } from './prom.ts';
@@ -75,6 +77,19 @@ export const OPERATOR_COUNTERS = [
 
 /** When the request counters are read before a tick: early enough that parsing them is over by then. */
 export const BEFORE_TICK_MS = 2000;
+/** The CPU of a burst is counted from this long before the tick (cluster.ts cpuMeter). */
+const CPU_FROM_MS = 100;
+
+/** Starts counting a burst's CPU just before the tick; the function returned ends the count. */
+async function burstCpuFrom(
+  tickMs: number,
+  client: { name: string; pid: number } | undefined,
+): Promise<() => BurstCpu> {
+  await sleep(tickMs - CPU_FROM_MS - Date.now());
+  const fromMs = tickMs - Date.now();
+  const end = cpuMeter(client);
+  return () => ({ fromMs, ...end() });
+}
 
 /** Objects created at once while setting up (not measured). */
 export const CREATE_CONCURRENCY = 20;
@@ -334,9 +349,11 @@ async function operatorAttempt(
           const [before, serverBefore] = await Promise.all([op.scrape(), apiServerMetrics(ctx.kc)]);
           if (Date.now() > tickMs - 500)
             notes.push('reading the metrics before the tick ended less than 0.5 s before it');
+          const cpu = await burstCpuFrom(tickMs, { name: 'ssj-operator', pid: op.pid });
           const waitMs = arrivalDeadlineMs(n, 200, 60_000);
           const complete = await waitUntil(() => pods.arrivals.count >= n, tickMs + waitMs - Date.now());
           const waitedMs = nowMs() - tickMs;
+          const burstCpu = cpu();
           const { samples: after, quiet } = await untilQuiet(op, 60_000 + n * 50);
           if (!quiet) notes.push('the operator was still busy when its requests were counted');
           const serverAfter = await apiServerMetrics(ctx.kc);
@@ -364,6 +381,7 @@ async function operatorAttempt(
             ...base,
             api,
             operatorCounters: counterDeltas(OPERATOR_COUNTERS, before, after),
+            burstCpu,
             apiServer: requestFigures('apiserver_request_total', serverBefore, serverAfter, n),
             ...(memory === undefined
               ? {}
@@ -437,7 +455,11 @@ async function bareAttempt(
       );
       ctx.resources.children.add(child);
       // Filled in by the child's output; an object, so reads after awaits see the updates.
-      const state: { ready: boolean; done?: { created: number; errors: string[] }; stderr: string } = {
+      const state: {
+        ready: boolean;
+        done?: { created: number; errors: string[]; cpuSeconds: number | undefined };
+        stderr: string;
+      } = {
         ready: false,
         stderr: '',
       };
@@ -450,9 +472,11 @@ async function bareAttempt(
           done?: boolean;
           created?: number;
           errors?: string[];
+          cpuSeconds?: number;
         };
         if (msg.ready === true) state.ready = true;
-        if (msg.done === true) state.done = { created: msg.created ?? 0, errors: msg.errors ?? [] };
+        if (msg.done === true)
+          state.done = { created: msg.created ?? 0, errors: msg.errors ?? [], cpuSeconds: msg.cpuSeconds };
       });
       try {
         await waitUntil(() => state.ready || child.exitCode !== null, tickMs - 500 - Date.now());
@@ -464,9 +488,12 @@ async function bareAttempt(
         }
         await sleep(tickMs - BEFORE_TICK_MS - Date.now());
         const serverBefore = await apiServerMetrics(ctx.kc);
+        // The client reports its own CPU (it exits before /proc could be read).
+        const cpu = await burstCpuFrom(tickMs, undefined);
         const waitMs = arrivalDeadlineMs(n, 200, 60_000);
         const complete = await waitUntil(() => pods.arrivals.count >= n, tickMs + waitMs - Date.now());
         const waitedMs = nowMs() - tickMs;
+        const burstCpu = cpu();
         await waitUntil(() => child.exitCode !== null, 30_000);
         const code = child.exitCode ?? 'still running after 30 s';
         const serverAfter = await apiServerMetrics(ctx.kc);
@@ -491,6 +518,10 @@ async function bareAttempt(
             notes,
           ),
           apiServer: requestFigures('apiserver_request_total', serverBefore, serverAfter, n),
+          burstCpu:
+            result?.cpuSeconds === undefined
+              ? burstCpu
+              : { ...burstCpu, processes: { 'bare client': result.cpuSeconds, ...burstCpu.processes } },
         };
       } finally {
         if (child.exitCode === null) child.kill('SIGKILL');
@@ -553,9 +584,12 @@ async function cronJobAttempt(
       ctx.log(`${scenario} N=${n}: ${notes[0] ?? ''}; tick ${tick.toISOString()}`);
       await sleep(tickMs - BEFORE_TICK_MS - Date.now());
       const serverBefore = await apiServerMetrics(ctx.kc);
+      // kube-controller-manager, the client here, is one of the cluster's processes.
+      const cpu = await burstCpuFrom(tickMs, undefined);
       const waitMs = arrivalDeadlineMs(n, 600, 120_000);
       const complete = await waitUntil(() => pods.arrivals.count >= n, tickMs + waitMs - Date.now());
       const waitedMs = nowMs() - tickMs;
+      const burstCpu = cpu();
       // The Job controller's status updates trail its Pod creates.
       await sleep(5000);
       const serverAfter = await apiServerMetrics(ctx.kc);
@@ -571,6 +605,7 @@ async function cronJobAttempt(
           notes,
         ),
         apiServer: requestFigures('apiserver_request_total', serverBefore, serverAfter, n),
+        burstCpu,
       };
     } finally {
       pods.stop();

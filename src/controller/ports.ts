@@ -108,6 +108,9 @@ export interface ReconcileObserver {
   ledgerAvailable(available: boolean): void;
   /** One ledger write: a PostgreSQL write, or in status-only mode a status write. */
   ledgerWrite(ledger: Ledger['mode'], seconds: number, ok: boolean): void;
-  /** After each reconcile of a job; undefined once the job is gone or being deleted. */
+  /**
+   * After each reconcile of a job but one that created Pods (its follow-up reports it: a tick's
+   * Pods come first); undefined once the job is gone or being deleted.
+   */
   jobHealth(job: { readonly namespace: string; readonly name: string }, health: JobHealth | undefined): void;
 }

@@ -164,10 +164,14 @@ export class Reconciler {
         this.own.wroteJob(before, after);
       },
     ).run();
-    d.observer?.jobHealth(
-      jobRef,
-      healthOf(view, parsed.ok ? parsed.schedule : undefined, result, outcome.status, now),
-    );
+    // A reconcile that created Pods is a tick's: its follow-up, in the normal lane, reports the
+    // job's health (a count of periods since the last success) once every due Pod exists.
+    if (outcome.created.length === 0) {
+      d.observer?.jobHealth(
+        jobRef,
+        healthOf(view, parsed.ok ? parsed.schedule : undefined, result, outcome.status, now),
+      );
+    }
     if (outcome.refusal === undefined) this.refusals.delete(jobRef.uid);
     else this.refusals.set(jobRef.uid, outcome.refusal);
     for (const pod of outcome.created) this.own.createdPod(jobRef.uid, pod);

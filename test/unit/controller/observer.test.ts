@@ -1,6 +1,7 @@
 // What the reconciler reports to the metrics (ReconcileObserver), driven through the simulated
 // cluster: run durations, ticks not run by reason, one observation per ledger write (failed
-// ones included), and each job's health after every reconcile.
+// ones included), and each job's health after every reconcile but one that created Pods (its
+// follow-up reports it).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { JobHealth, ReconcileObserver } from '../../../src/controller/ports.ts';
@@ -107,6 +108,12 @@ describe('what the reconciler reports to the metrics', () => {
     const { observer, seen } = recorder();
     const world = new World(config({ observer }));
     await run(world, [toTick, reconcile]);
+    assert.equal(
+      seen.health.length,
+      0,
+      'the reconcile that created the Pod leaves the health to its follow-up',
+    );
+    await run(world, [reconcile]);
     assert.equal(typeof seen.health.at(-1)?.periodsSinceSuccess, 'number');
     await run(world, [{ kind: 'suspend', value: true }, syncJobs, reconcile]);
     assert.equal(seen.health.at(-1)?.periodsSinceSuccess, undefined);

@@ -93,29 +93,32 @@ describe('work queue lanes', () => {
 
   it("get('due') hands out due keys only, waits while only normal keys are queued, and ends at shutdown", async () => {
     const q = createQueue();
+    /** A due-only worker's get; `key` stays null while it waits. */
+    const dueGet = (): { key: string | undefined | null } => {
+      const got: { key: string | undefined | null } = { key: null };
+      void q.get('due').then((k) => (got.key = k));
+      return got;
+    };
     q.add('n1');
-    let got: string | undefined | null = null;
-    void q.get('due').then((k) => (got = k));
+    const got = dueGet();
     await settle();
-    assert.equal(got, null, 'a normal key is not handed to a due-only worker (null: still waiting)');
+    assert.equal(got.key, null, 'a normal key is not handed to a due-only worker (null: still waiting)');
     q.add('d1', 'due');
     await settle();
-    assert.equal(got, 'd1');
+    assert.equal(got.key, 'd1');
     q.done('d1');
     // A normal key promoted to the due lane reaches a due-only worker.
-    let promoted: string | undefined | null = null;
-    void q.get('due').then((k) => (promoted = k));
+    const promoted = dueGet();
     q.add('n1', 'due');
     await settle();
-    assert.equal(promoted, 'n1');
+    assert.equal(promoted.key, 'n1');
     q.done('n1');
-    let last: string | undefined | null = null;
-    void q.get('due').then((k) => (last = k));
+    const last = dueGet();
     q.add('n2');
     assert.equal(await q.get(), 'n2', 'a worker for any key still takes normal work');
     q.shutDown();
     await settle();
-    assert.equal(last, undefined);
+    assert.equal(last.key, undefined);
   });
 
   it('property: any interleaving hands each dirty key out once, due before normal, counts consistent', async () => {
@@ -252,7 +255,8 @@ describe('workers and lanes', () => {
     const running: Record<Lane, number> = { due: 0, normal: 0 };
     const peak: Record<Lane, number> = { due: 0, normal: 0 };
     const gates: (() => void)[] = [];
-    for (let i = 0; i < 4; i++) queue.add(`n${i}`);
+    // More normal keys than all workers together: a due-only worker that took one would show.
+    for (let i = 0; i < 10; i++) queue.add(`n${i}`);
     for (let i = 0; i < 8; i++) queue.add(`d${i}`, 'due');
     const done = runWorkers(
       queue,

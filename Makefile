@@ -33,6 +33,10 @@ manifests: deps ## regenerate the CRD, its kustomize and Helm copies and the API
 	prettier --log-level warn --write src/api
 	config/helm/sync.sh
 
+.PHONY: build
+build: deps ## bundle the operator as the image runs it: dist/bin/ssj-operator.mjs and dist/migrations (ADR 0017)
+	node src/build/bundle.ts
+
 .PHONY: lint
 lint: deps ## type-check, lint and check formatting
 	tsc --noEmit -p tsconfig.json
@@ -130,7 +134,7 @@ test: ## everything: lint, unit, integration, end-to-end, the real node, then on
 	exit $$status
 
 .PHONY: bench
-bench: deps cluster-up node-down postgres install ## schedule-skew benchmark against baselines (see docs/benchmarks.md)
+bench: deps build cluster-up node-down postgres install ## schedule-skew benchmark against baselines (see docs/benchmarks.md)
 	KUBECONFIG=$(KUBECONFIG_LOCAL) node e2e/bench/skew.ts
 
 .PHONY: bench-plot

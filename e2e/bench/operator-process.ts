@@ -1,6 +1,7 @@
 /**
- * The operator as users run it (`e2e/toolchain/node src/main.ts ...`), as a child of the
- * benchmark, watching one namespace, with its metrics server on a free loopback port.
+ * The operator as the image runs it (`e2e/toolchain/node dist/bin/ssj-operator.mjs ...`, the bundle
+ * `make build` writes, ADR 0017), as a child of the benchmark, watching one namespace, with its
+ * metrics server on a free loopback port.
  *
  * Guarantees:
  * - `startOperator` resolves once the process has logged `controller started` (caches synced,
@@ -13,12 +14,13 @@
  *   (with SSJ_BENCH_CPU_PROF=<dir>, plus `--cpu-prof` into that folder).
  * - `pid` is the Node.js process itself: `e2e/toolchain/node` execs node, so /proc/<pid>/status
  *   is the operator's memory.
+ * - Throws at once when the bundle is missing (`make bench` builds it first).
  * - Its output goes to `.local/bench/logs/<namespace>.log`.
  * - `stop()` sends SIGTERM and waits up to 20 s, then SIGKILL; idempotent. `killNow()` is for
  *   exit handlers (synchronous SIGKILL).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseAllDocuments } from 'yaml';
 import { kubeconfigPath, REPOSITORY_ROOT } from './cluster.ts';
@@ -26,6 +28,21 @@ import { parseExposition, sumOf, type Sample } from './prom.ts';
 import { sleep, waitUntil } from './watch.ts';
 
 export const LOG_DIR = `${REPOSITORY_ROOT}.local/bench/logs`;
+
+/** The image's entry point (Dockerfile), relative to the repository: the bundle `make build` writes. */
+export const OPERATOR_BUNDLE = 'dist/bin/ssj-operator.mjs';
+
+/**
+ * The file every operator of the benchmark runs: `OPERATOR_BUNDLE`, or with
+ * SSJ_BENCH_ENTRY=src/main.ts the source (to compare the two in one hour). Throws when it is missing.
+ */
+export function operatorBundle(): string {
+  const entry = process.env['SSJ_BENCH_ENTRY'] ?? OPERATOR_BUNDLE;
+  if (!existsSync(`${REPOSITORY_ROOT}${entry}`)) {
+    throw new Error(`${entry} is missing: run \`make build\` (make bench does)`);
+  }
+  return entry;
+}
 
 export const MANAGER_MANIFEST = 'config/manager/manager.yaml';
 
@@ -108,7 +125,7 @@ export class OperatorProcess {
     this.child = spawn(
       `${REPOSITORY_ROOT}e2e/toolchain/node`,
       [
-        'src/main.ts',
+        operatorBundle(),
         `--namespace=${options.namespace}`,
         `--leader-election-namespace=${options.namespace}`,
         '--metrics-bind-address=127.0.0.1:0',

@@ -154,6 +154,8 @@ export interface Report {
   readonly workers: number;
   /** The operator's NODE_OPTIONS, as config/manager/manager.yaml sets them for the Deployment. */
   readonly nodeOptions: string;
+  /** The file every operator ran (the image's bundle, or the source with SSJ_BENCH_ENTRY). */
+  readonly entry: string;
   /** The burst sizes asked for (a size whose runs all failed still gets its budget lines). */
   readonly sizes: readonly number[];
   readonly runs: readonly RunFigures[];
@@ -572,7 +574,7 @@ export function formatReport(report: Report): string {
     `ssj-operator schedule-skew benchmark, ${report.startedAt}`,
     `command: ${report.command} (operator --workers ${report.workers}; bare client concurrency ${report.workers})`,
     `commit: ${report.commit ?? 'unknown'}`,
-    `operator heap flags (NODE_OPTIONS, from config/manager/manager.yaml): ${report.nodeOptions === '' ? 'none' : report.nodeOptions}`,
+    `operator: node ${report.entry}; heap flags (NODE_OPTIONS, from config/manager/manager.yaml): ${report.nodeOptions === '' ? 'none' : report.nodeOptions}`,
     formatMachine(report.machine),
   ];
   if (report.runs.length > 0) {

@@ -39,7 +39,7 @@ import {
 } from './cluster.ts';
 import { bareCreateRate, runFleet } from './fleet.ts';
 import { runManyJobs } from './many-jobs.ts';
-import { deploymentNodeOptions } from './operator-process.ts';
+import { deploymentNodeOptions, operatorBundle } from './operator-process.ts';
 import {
   budgetLines,
   formatBreakdown,
@@ -283,6 +283,7 @@ async function main(): Promise<number> {
     machine,
     workers: settings.workers,
     nodeOptions,
+    entry: operatorBundle(),
     sizes: settings.sizes,
     runs,
     budgets: settings.sizes.flatMap((n) => budgetLines(runs, n)),

@@ -3,11 +3,12 @@
  * installed from the Dockerfile's own instructions, and an OCI bundle that runc runs it in.
  *
  * Guarantees:
- * - `productionTree(app)`: `app/` holds what the image's /app holds. package.json; node_modules
- *   from the Dockerfile's own `RUN npm ci ...` line (read from the Dockerfile, run in `app/` with
- *   npm's default cache, ~/.npm, so a rerun downloads nothing); the files of src/ that
- *   .dockerignore lets into the build context. Nothing comes from the repository's node_modules,
- *   and package-lock.json is removed again (the final stage does not copy it).
+ * - `productionTree(app)`: `app/` holds what the image's /app holds. The files .dockerignore lets
+ *   into the build context are copied to a temporary folder; the build stage's own `RUN` lines
+ *   (read from the Dockerfile: `npm ci`, with npm's default cache, ~/.npm, so a rerun downloads
+ *   nothing, then the bundler) run there; `app/` receives the folder the final stage copies out
+ *   of it (the bundle, the migrations, the licences). Nothing comes from the repository's
+ *   node_modules or dist/.
  * - `buildRootfs(dir)`: `dir/app` (the tree above), `dir/nodejs/bin/node` (the Node 24 binary
  *   running this code, at the path distroless uses) and the shared libraries `ldd` lists for it.
  *   Every file is then read-only for everyone and readable by everyone (`chmod -R a+rX,a-w`).
@@ -32,12 +33,15 @@ import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   copyFileSync,
+  existsSync,
   mkdirSync,
+  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -49,18 +53,62 @@ export const IMAGE_GID = 65532;
 export const NODE_IN_IMAGE = '/nodejs/bin/node';
 /** The image's WORKDIR. */
 export const APP_IN_IMAGE = '/app';
+/** The image's ENTRYPOINT: Node and the bundle, relative to WORKDIR. */
+export const ENTRYPOINT = [NODE_IN_IMAGE, 'bin/ssj-operator.mjs'] as const;
 
-/** The argv (`npm ci ...`) of the Dockerfile's `RUN npm ci` line. */
-export function dockerfileNpmCi(dockerfile: string): string[] {
-  const lines = dockerfile.split('\n').filter((line) => /^RUN\s+npm\s+ci\b/.test(line));
-  const [line] = lines;
-  if (line === undefined || lines.length !== 1) {
-    throw new Error(`expected exactly one "RUN npm ci ..." line in the Dockerfile, found ${lines.length}`);
+/** A Dockerfile's instructions, comments and blank lines left out, each on one line. */
+function instructions(dockerfile: string): string[] {
+  return dockerfile
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+export interface BuildStage {
+  /** The argv of each `RUN` of the build stage, in order. */
+  readonly runs: string[][];
+  /** Its WORKDIR. */
+  readonly workdir: string;
+  /** What the final stage copies from it (`COPY --from=<stage> <from> ./`), absolute in the stage. */
+  readonly output: string;
+}
+
+/**
+ * The Dockerfile's build stage (the first `FROM ... AS <name>`) and what the final stage takes
+ * from it. Throws on what this file could not carry out faithfully: a RUN that needs a shell, no
+ * WORKDIR, or anything but one `COPY --from=<name> <dir> ./` in the final stage.
+ */
+export function dockerfileBuildStage(dockerfile: string): BuildStage {
+  const lines = instructions(dockerfile);
+  const froms = lines.flatMap((l, i) => (/^FROM\s/i.test(l) ? [i] : []));
+  const [first, last] = [froms[0], froms.at(-1)];
+  const name = first === undefined ? undefined : /\sAS\s+(\S+)$/i.exec(lines[first]!)?.[1];
+  if (first === undefined || last === undefined || first === last || name === undefined) {
+    throw new Error('expected a named build stage (FROM ... AS <name>) and a final stage');
   }
-  const command = line.replace(/^RUN\s+/, '').trim();
-  // Run without a shell here: a line that needs one would not mean the same thing.
-  if (/["'`$&|;<>()\\]/.test(command)) throw new Error(`the Dockerfile's npm line needs a shell: ${command}`);
-  return command.split(/\s+/);
+  const stage = lines.slice(first + 1, froms[1]);
+  const workdir = stage.find((l) => /^WORKDIR\s/i.test(l))?.replace(/^WORKDIR\s+/i, '');
+  if (workdir === undefined) throw new Error(`the build stage ${name} sets no WORKDIR`);
+  const runs = stage
+    .filter((l) => /^RUN\s/i.test(l))
+    .map((line) => {
+      const command = line.replace(/^RUN\s+/i, '').trim();
+      // Run without a shell here: a line that needs one would not mean the same thing.
+      if (/["'`$&|;<>()\\]/.test(command))
+        throw new Error(`a RUN of the build stage needs a shell: ${command}`);
+      return command.split(/\s+/);
+    });
+  const copies = lines.slice(last + 1).filter((l) => /^COPY\s/i.test(l));
+  const copy =
+    copies.length === 1
+      ? new RegExp(`^COPY\\s+--from=${name}\\s+(/\\S+)\\s+\\./$`, 'i').exec(copies[0]!)
+      : null;
+  if (copy?.[1] === undefined) {
+    throw new Error(
+      `expected the final stage to copy one folder of ${name} into WORKDIR, found: ${copies.join('; ')}`,
+    );
+  }
+  return { runs, workdir, output: copy[1] };
 }
 
 export interface IgnoreRule {
@@ -118,12 +166,14 @@ function filesUnder(root: string, dir: string): string[] {
   });
 }
 
-/** The files of src/ the image copies: those .dockerignore lets into the build context. */
-export function imageSourceFiles(repo = REPOSITORY_ROOT): string[] {
+/** The build context: the files .dockerignore lets in (package.json, the lockfile, src/). */
+export function buildContextFiles(repo = REPOSITORY_ROOT): string[] {
   const rules = dockerignoreRules(readFileSync(join(repo, '.dockerignore'), 'utf8'));
-  return filesUnder(repo, 'src')
-    .filter((path) => inContext(path, rules))
-    .sort();
+  const files = [
+    ...['package.json', 'package-lock.json'].filter((f) => existsSync(join(repo, f))),
+    ...filesUnder(repo, 'src'),
+  ];
+  return files.filter((path) => inContext(path, rules)).sort();
 }
 
 function copyInto(repo: string, target: string, path: string): void {
@@ -131,32 +181,39 @@ function copyInto(repo: string, target: string, path: string): void {
   copyFileSync(join(repo, path), join(target, path));
 }
 
-/** Installs into `app` what the image's /app holds (see the top of this file). */
+/**
+ * Installs into `app` what the image's /app holds: the build context in a temporary folder
+ * outside `app`, each RUN of the build stage run there (npm with its default cache, ~/.npm, so a
+ * rerun downloads nothing), then what the final stage copies out of it. The folder is removed.
+ */
 export function productionTree(app: string, repo = REPOSITORY_ROOT): void {
-  const rules = dockerignoreRules(readFileSync(join(repo, '.dockerignore'), 'utf8'));
-  mkdirSync(app, { recursive: true });
-  for (const file of ['package.json', 'package-lock.json']) {
-    if (!inContext(file, rules)) throw new Error(`.dockerignore keeps ${file} out of the build context`);
-    copyInto(repo, app, file);
-  }
-  const [npm, ...args] = dockerfileNpmCi(readFileSync(join(repo, 'Dockerfile'), 'utf8'));
+  const stage = dockerfileBuildStage(readFileSync(join(repo, 'Dockerfile'), 'utf8'));
+  const build = mkdtempSync(join(tmpdir(), 'ssj-image-build-'));
   try {
-    // npm's `#!/usr/bin/env node` then starts on this Node 24, whatever node PATH has first.
-    execFileSync(npm ?? 'npm', args, {
-      cwd: app,
-      env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}` },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      encoding: 'utf8',
-    });
-  } catch (error) {
-    const e = error as { stdout?: string; stderr?: string; message: string };
-    throw new Error(
-      `${[npm, ...args].join(' ')} failed in ${app}: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`,
-      { cause: error },
-    );
+    for (const file of buildContextFiles(repo)) copyInto(repo, build, file);
+    for (const [command, ...args] of stage.runs) {
+      try {
+        // `node` and npm's `#!/usr/bin/env node` then start this Node 24, whatever PATH has first.
+        execFileSync(command ?? 'true', args, {
+          cwd: build,
+          env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}` },
+          stdio: ['ignore', 'pipe', 'pipe'],
+          encoding: 'utf8',
+        });
+      } catch (error) {
+        const e = error as { stdout?: string; stderr?: string; message: string };
+        throw new Error(
+          `${[command, ...args].join(' ')} failed in ${build}: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`,
+          { cause: error },
+        );
+      }
+    }
+    const output = join(build, relative(stage.workdir, stage.output));
+    mkdirSync(app, { recursive: true });
+    for (const file of filesUnder(output, '.')) copyInto(output, app, file);
+  } finally {
+    rmSync(build, { recursive: true, force: true });
   }
-  rmSync(join(app, 'package-lock.json'));
-  for (const file of imageSourceFiles(repo)) copyInto(repo, app, file);
 }
 
 /** The shared libraries the dynamic linker loads for `binary`, as absolute host paths. */
@@ -189,11 +246,11 @@ export interface BindMount {
 export interface RuncBundleOptions {
   /** The rootfs (absolute, or relative to the bundle). */
   readonly rootfs: string;
-  /** The operator's flags: the process is `node src/main.ts <args>` in /app, as the image's ENTRYPOINT. */
+  /** The operator's flags: the process is `ENTRYPOINT <args>` in /app, as the image runs it. */
   readonly args: readonly string[];
   /** Read-only bind mounts. */
   readonly mounts?: readonly BindMount[];
-  /** Replaces `node src/main.ts` (a probe of the container itself). */
+  /** Replaces ENTRYPOINT (a probe of the container itself). */
   readonly command?: readonly string[];
 }
 
@@ -233,7 +290,7 @@ export function writeRuncBundle(dir: string, options: RuncBundleOptions): OciSpe
     ...spec.process,
     terminal: false,
     user: { uid: IMAGE_UID, gid: IMAGE_GID, additionalGids: [] },
-    args: [...(options.command ?? [NODE_IN_IMAGE, 'src/main.ts']), ...options.args],
+    args: [...(options.command ?? ENTRYPOINT), ...options.args],
     // The image's environment: distroless sets PATH and HOME, the Dockerfile NODE_ENV.
     env: [`PATH=${dirname(NODE_IN_IMAGE)}:/usr/bin:/bin`, 'HOME=/home/nonroot', 'NODE_ENV=production'],
     cwd: APP_IN_IMAGE,

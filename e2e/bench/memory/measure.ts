@@ -8,8 +8,9 @@
  * 1. Baselines, each a fresh Node.js with the same NODE_OPTIONS, after a full GC: bare Node, Node
  *    running a TypeScript file (type stripping loads its own compiler), and that importing
  *    @kubernetes/client-node.
- * 2. The operator (`node src/main.ts`, the Deployment's NODE_OPTIONS unless SSJ_MEM_NODE_OPTIONS
- *    is set) in an empty namespace: the idle process.
+ * 2. The operator as the image runs it (`node dist/bin/ssj-operator.mjs`, the bundle of `make build`;
+ *    the Deployment's NODE_OPTIONS unless SSJ_MEM_NODE_OPTIONS is set) in an empty namespace: the
+ *    idle process.
  * 3. The operator in the namespace `ssj-mem` holding SSJ_MEM_JOBS jobs (singletonJob() of
  *    e2e/bench/workloads.ts, on a yearly schedule), created 20 at a time if missing and kept for
  *    the next trial: once every job is reconciled and the process is quiet, the steady figure.
@@ -44,7 +45,7 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { GROUP, LABEL_JOB, PLURAL, VERSION, secondsSchedule, singletonJob } from '../workloads.ts';
-import { deploymentProcessEnv } from '../operator-process.ts';
+import { deploymentProcessEnv, operatorBundle } from '../operator-process.ts';
 import { summarizeHeapSnapshot } from './heap-snapshot.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -179,7 +180,7 @@ class Operator {
       process.execPath,
       [
         ...extraFlags,
-        'src/main.ts',
+        operatorBundle(),
         `--namespace=${namespace}`,
         `--leader-election-namespace=${namespace}`,
         `--metrics-bind-address=127.0.0.1:${metricsPort}`,

@@ -1,9 +1,10 @@
 /**
- * The image's /app without a container engine (issue 8, "Dockerfile"; docs/image.md): the
- * production tree installed from the Dockerfile's own `npm ci` line and .dockerignore
- * (e2e/image/bundle.ts) in a temporary directory outside the repository, made read-only, then
- * started as uid/gid 65532 (the image's USER), first with setpriv on this machine's kernel and
- * then in a runc container with a read-only root and no capabilities.
+ * The image's /app without a container engine (issue 8, "Dockerfile"; docs/image.md; ADR 0017):
+ * the tree the Dockerfile's build stage produces from .dockerignore's build context and its own
+ * RUN lines (`npm ci`, then the bundler; e2e/image/bundle.ts), in a temporary directory outside
+ * the repository, made read-only, then started as uid/gid 65532 (the image's USER), first with
+ * setpriv on this machine's kernel and then in a runc container with a read-only root and no
+ * capabilities.
  *
  * Needs root (setpriv to another user, runc), runc (`apt-get install runc`), the local cluster with
  * the CRD (`make install`) and PostgreSQL (`make postgres`). Without any of them it fails.
@@ -29,9 +30,9 @@ import { after, before, describe, it } from 'node:test';
 import {
   APP_IN_IMAGE,
   buildRootfs,
+  ENTRYPOINT,
   IMAGE_GID,
   IMAGE_UID,
-  imageSourceFiles,
   NODE_IN_IMAGE,
   REPOSITORY_ROOT,
   writeRuncBundle,
@@ -45,20 +46,15 @@ import {
   waitFor,
 } from '../../support/kube.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/postgres.ts';
+import { bundleOperator } from '../../../src/build/bundle.ts';
 import { describeExit, LoggedProcess, runToExit, type Finished } from './logged-process.ts';
 
 interface PackageJson {
   dependencies: Record<string, string>;
-  devDependencies: Record<string, string>;
 }
-interface LockPackage {
-  dev?: boolean;
-  optional?: boolean;
-}
-
 const pkg = JSON.parse(readFileSync(join(REPOSITORY_ROOT, 'package.json'), 'utf8')) as PackageJson;
 const lock = JSON.parse(readFileSync(join(REPOSITORY_ROOT, 'package-lock.json'), 'utf8')) as {
-  packages: Record<string, LockPackage>;
+  packages: Record<string, unknown>;
 };
 
 /** The image's USER, with nothing else: no groups, no capabilities, no way to gain privileges. */
@@ -92,9 +88,9 @@ function requireTool(tool: string, hint: string): void {
   }
 }
 
-/** The tree's src/main.ts started as the image's user from /app, with `args`. */
+/** The tree's entry point started as the image's user from /app, with `args`. */
 function unprivileged(args: readonly string[]): [string, string[]] {
-  return ['setpriv', [...AS_IMAGE_USER, node, 'src/main.ts', ...args]];
+  return ['setpriv', [...AS_IMAGE_USER, node, ...ENTRYPOINT.slice(1), ...args]];
 }
 
 /** `runc run` of a fresh bundle on the shared rootfs. */
@@ -166,35 +162,6 @@ async function shortRun([command, args]: [string, string[]], env: NodeJS.Process
   }
 }
 
-/** Package folders under `node_modules`, as lockfile keys (`node_modules/a/node_modules/@s/b`). */
-function installedPackages(nodeModules: string, prefix = 'node_modules'): string[] {
-  if (!existsSync(nodeModules)) return [];
-  return readdirSync(nodeModules)
-    .filter((name) => !name.startsWith('.'))
-    .flatMap((name) =>
-      name.startsWith('@') ? readdirSync(join(nodeModules, name)).map((inner) => `${name}/${inner}`) : [name],
-    )
-    .flatMap((name) => [
-      `${prefix}/${name}`,
-      ...installedPackages(join(nodeModules, name, 'node_modules'), `${prefix}/${name}/node_modules`),
-    ]);
-}
-
-/** Bare specifiers a TypeScript file imports (static and literal dynamic imports). */
-function bareImports(text: string): string[] {
-  const found = [
-    ...text.matchAll(/^\s*(?:import|export)\b[^;'"]*?\bfrom\s*['"]([^'"]+)['"]/gm),
-    ...text.matchAll(/^\s*import\s*['"]([^'"]+)['"]/gm),
-    ...text.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g),
-  ].map((m) => m[1]!);
-  return found.filter((s) => !s.startsWith('.') && !s.startsWith('/'));
-}
-
-function packageName(specifier: string): string {
-  const parts = specifier.split('/');
-  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
-}
-
 function filesUnder(root: string): string[] {
   return readdirSync(root, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
@@ -245,72 +212,66 @@ after(async () => {
 });
 
 describe('the production tree, installed as the Dockerfile installs it', () => {
-  it('holds package.json, node_modules and src/ without tests or generators, and nothing else', (t) => {
-    t.diagnostic(`npm ci --omit=dev and the rootfs took ${Math.round(installMs)} ms`);
-    assert.deepEqual(readdirSync(app).sort(), ['node_modules', 'package.json', 'src']);
-    const src = filesUnder(join(app, 'src')).map((f) => `src/${f}`);
-    assert.deepEqual(src, imageSourceFiles());
-    assert.deepEqual(
-      src.filter((f) => /\.test\.ts$/.test(f)),
-      [],
-    );
-    // Read at run time by `migrate` and the PostgreSQL ledger, so they must be there.
-    assert.ok(src.some((f) => f.startsWith('src/ledger/migrations/') && f.endsWith('.sql')));
-    assert.ok(src.includes('src/main.ts'));
+  it('holds the bundle, the migrations and the licences, and nothing else: no node_modules, no source', (t) => {
+    t.diagnostic(`npm ci, the bundle and the rootfs took ${Math.round(installMs)} ms`);
+    const sql = readdirSync(join(REPOSITORY_ROOT, 'src/ledger/migrations'))
+      .filter((f) => f.endsWith('.sql'))
+      .sort();
+    assert.ok(sql.length > 0);
+    assert.deepEqual(filesUnder(app), [
+      'THIRD-PARTY-NOTICES.txt',
+      ENTRYPOINT[1],
+      ...sql.map((f) => `migrations/${f}`),
+    ]);
+  });
 
-    const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
-    const importsOutsideProduction = src
-      .filter((f) => f.endsWith('.ts'))
-      .flatMap((f) =>
-        bareImports(readFileSync(join(app, f), 'utf8'))
-          .filter((s) => !builtins.has(s) && !(packageName(s) in pkg.dependencies))
-          .map((s) => `${f} imports ${s}`),
+  it('is the bundle the repository builds, and it loads nothing but Node built-ins', async () => {
+    const bundle = readFileSync(join(app, ENTRYPOINT[1]), 'utf8');
+    // The tree's bundle was built in a fresh context and install; one that depended on the
+    // repository's tree (a tsconfig.json, a file outside the context) would differ from this one.
+    const repositoryBuild = mkdtempSync(join(tmpdir(), 'ssj-bundle-'));
+    try {
+      const built = await bundleOperator(repositoryBuild);
+      assert.ok(
+        readFileSync(built.outfile, 'utf8') === bundle,
+        'the image bundle differs from the repository build',
       );
-    assert.deepEqual(importsOutsideProduction, [], 'a file in the image imports a package it does not ship');
-  });
-
-  it('holds every production package of the lockfile and none that only devDependencies need', () => {
-    const installed = installedPackages(join(app, 'node_modules'));
-    const entries = Object.entries(lock.packages).filter(([key]) => key !== '');
-    assert.deepEqual(
-      installed.filter((key) => !(key in lock.packages)),
-      [],
-      'installed but not in package-lock.json',
-    );
-    assert.deepEqual(
-      installed.filter((key) => lock.packages[key]?.dev === true),
-      [],
-      'installed although only devDependencies need it',
-    );
-    assert.deepEqual(
-      entries.filter(([key, p]) => p.dev !== true && p.optional !== true && !installed.includes(key)),
-      [],
-      'a production package of the lockfile is missing',
-    );
-    for (const name of Object.keys(pkg.dependencies)) assert.ok(installed.includes(`node_modules/${name}`));
-    // Each devDependency is absent unless a production dependency needs it too.
-    for (const name of Object.keys(pkg.devDependencies)) {
-      const needed = lock.packages[`node_modules/${name}`]?.dev !== true;
-      assert.equal(installed.includes(`node_modules/${name}`), needed, name);
+      const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+      // Left to Node by packages that load them only if present, inside a try: pg's native
+      // binding (pg.native, never used), ws's bufferutil and utf-8-validate, debug's supports-color.
+      const optional = new Set(['pg-native', 'bufferutil', 'utf-8-validate', 'supports-color']);
+      const outside = built.externals.filter((s) => !builtins.has(s) && !optional.has(s));
+      assert.deepEqual(outside, [], 'the bundle loads a module the image does not ship');
+      assert.ok(
+        built.externals.includes('node:fs'),
+        `esbuild reported no imports: ${built.externals.join(', ')}`,
+      );
+    } finally {
+      rmSync(repositoryBuild, { recursive: true, force: true });
     }
+    const notices = readFileSync(join(app, 'THIRD-PARTY-NOTICES.txt'), 'utf8');
+    // Every production dependency is in the bundle (one that is not belongs in devDependencies),
+    // and so in the notices.
+    const listed = [...notices.matchAll(/^(@?[^@\s]+)@\d\S* \(/gm)].map((m) => m[1]);
+    assert.deepEqual(
+      Object.keys(pkg.dependencies).filter((name) => !listed.includes(name)),
+      [],
+      'production dependencies missing from THIRD-PARTY-NOTICES.txt',
+    );
   });
 
-  it('sits outside the repository, under no node_modules, and as uid 65532 resolves production packages from itself and no devDependency at all', async () => {
+  it('sits outside the repository, under no node_modules, and uid 65532 resolves no package from it', async () => {
     assert.ok(!app.startsWith(REPOSITORY_ROOT), `${app} is inside the repository`);
     for (let p = dirname(app); ; p = dirname(p)) {
       assert.ok(!existsSync(join(p, 'node_modules')), `${p}/node_modules would be reachable from the tree`);
       if (p === dirname(p)) break;
     }
-    // A dev package named like a builtin (punycode) resolves to the builtin, from anywhere.
-    const devOnly = Object.entries(lock.packages)
-      .filter(([key, p]) => p.dev === true && /^node_modules\/(@[^/]+\/)?[^/]+$/.test(key))
-      .map(([key]) => key.slice('node_modules/'.length))
+    // A package named like a builtin (punycode) resolves to the builtin, from anywhere.
+    const names = Object.keys(lock.packages)
+      .filter((key) => /^node_modules\/(@[^/]+\/)?[^/]+$/.test(key))
+      .map((key) => key.slice('node_modules/'.length))
       .filter((name) => !builtinModules.includes(name));
-    const production = Object.keys(pkg.dependencies);
-    assert.ok(
-      devOnly.includes('typescript') && devOnly.includes('eslint'),
-      'the lockfile marks no dev package',
-    );
+    assert.ok(names.includes('pg') && names.includes('typescript'), 'the lockfile lists no package');
     // ESM resolution (the operator's) and CommonJS (with its global folders under HOME), from /app.
     const probe = `
       import { createRequire } from 'node:module';
@@ -323,30 +284,17 @@ describe('the production tree, installed as the Dockerfile installs it', () => {
       console.log(JSON.stringify(out));`;
     const result = await runToExit(
       'setpriv',
-      [
-        ...AS_IMAGE_USER,
-        node,
-        '--input-type=module',
-        '-e',
-        probe,
-        JSON.stringify([...production, ...devOnly]),
-      ],
+      [...AS_IMAGE_USER, node, '--input-type=module', '-e', probe, JSON.stringify(names)],
       { cwd: app, env: UNPRIVILEGED_ENV },
     );
     assert.equal(result.code, 0, result.stderr);
     const resolved = JSON.parse(result.stdout) as Record<string, { esm: string; cjs: string }>;
-    for (const name of production) {
-      assert.ok(
-        resolved[name]!.esm.startsWith(`file://${app}/node_modules/${name}/`),
-        `${name}: ${resolved[name]!.esm}`,
-      );
-    }
-    const reachable = devOnly.filter(
+    const reachable = names.filter(
       (name) =>
         resolved[name]!.esm !== 'error ERR_MODULE_NOT_FOUND' ||
         resolved[name]!.cjs !== 'error MODULE_NOT_FOUND',
     );
-    assert.deepEqual(reachable, [], 'devDependencies reachable from the tree');
+    assert.deepEqual(reachable, [], 'packages reachable from the tree');
   });
 
   it('is read-only to uid 65532, which runs with no group and no capability', async () => {
@@ -360,13 +308,7 @@ describe('the production tree, installed as the Dockerfile installs it', () => {
         capEff: field('CapEff'), capPrm: field('CapPrm'), capBnd: field('CapBnd'), noNewPrivs: field('NoNewPrivs'),
         writes: process.argv.slice(1).map(write),
       }));`;
-    const targets = [
-      'probe',
-      'src/probe',
-      'src/main.ts',
-      'node_modules/probe',
-      'node_modules/pg/package.json',
-    ];
+    const targets = ['probe', 'bin/probe', ENTRYPOINT[1], 'migrations/probe', 'THIRD-PARTY-NOTICES.txt'];
     const result = await runToExit('setpriv', [...AS_IMAGE_USER, node, '-e', probe, ...targets], {
       cwd: app,
       env: UNPRIVILEGED_ENV,
@@ -443,7 +385,7 @@ describe('the operator in a runc container: read-only root, uid 65532, no capabi
       console.log(JSON.stringify({
         uid: process.getuid(), gid: process.getgid(), groups: field('Groups'),
         capEff: field('CapEff'), capBnd: field('CapBnd'), noNewPrivs: field('NoNewPrivs'),
-        rootOptions: root[5].split(','), writes: ['/probe', '/app/src/probe', '${KUBECONFIG_IN_CONTAINER}'].map(write),
+        rootOptions: root[5].split(','), writes: ['/probe', '/app/bin/probe', '${KUBECONFIG_IN_CONTAINER}'].map(write),
         kubeconfigReadable: fs.readFileSync('${KUBECONFIG_IN_CONTAINER}', 'utf8').includes('server:'),
         berlinFromIcu: new Intl.DateTimeFormat('en', { timeZone: 'Europe/Berlin' }).resolvedOptions().timeZone,
       }));`;

@@ -16,7 +16,7 @@ describe('the operator image configuration', () => {
       workingDir: '/app',
       user: '65532:65532',
       exposedPorts: ['8080/tcp', '8081/tcp'],
-      entrypoint: ['/nodejs/bin/node', 'src/main.ts'],
+      entrypoint: ['/nodejs/bin/node', 'bin/ssj-operator.mjs'],
       cmd: [],
     });
   });

@@ -376,19 +376,18 @@ function nonNegativeDuration(text: string): Check<number> {
   return durationWithin(text, 'zero');
 }
 
-function nonNegativeInteger(text: string): Check<number> {
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
-    return { ok: false, reason: 'expected a whole number of at least 0' };
-  }
-  return { ok: true, value: Number(text) };
+/** A parser of whole numbers of at least `min`, in decimal digits only. */
+function integerFrom(min: number): (text: string) => Check<number> {
+  return (text) => {
+    if (!/^\d+$/.test(text) || Number(text) < min || !Number.isSafeInteger(Number(text))) {
+      return { ok: false, reason: `expected a whole number of at least ${min}` };
+    }
+    return { ok: true, value: Number(text) };
+  };
 }
 
-function positiveInteger(text: string): Check<number> {
-  if (!/^\d+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text))) {
-    return { ok: false, reason: 'expected a whole number of at least 1' };
-  }
-  return { ok: true, value: Number(text) };
-}
+const nonNegativeInteger = integerFrom(0);
+const positiveInteger = integerFrom(1);
 
 const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 

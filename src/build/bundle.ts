@@ -36,6 +36,8 @@ export async function bundleOperator(outdir = join(REPOSITORY_ROOT, 'dist')): Pr
   rmSync(outdir, { recursive: true, force: true });
   const outfile = join(outdir, BUNDLE_PATH);
   const result = await build({
+    // Module paths in the bundle and the metafile are relative to this, whatever the caller's cwd.
+    absWorkingDir: REPOSITORY_ROOT,
     entryPoints: [join(REPOSITORY_ROOT, 'src/main.ts')],
     outfile,
     bundle: true,
@@ -73,7 +75,7 @@ export async function bundleOperator(outdir = join(REPOSITORY_ROOT, 'dist')): Pr
   return { outfile, externals: [...new Set(externals)].sort() };
 }
 
-/** The folders of the packages among esbuild's inputs (paths relative to the repository). */
+/** The folders of the packages among esbuild's inputs (paths relative to `absWorkingDir`). */
 function packageFolders(inputs: readonly string[]): string[] {
   const folders = new Set<string>();
   for (const input of inputs) {

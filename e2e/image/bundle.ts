@@ -33,6 +33,7 @@ import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   copyFileSync,
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -44,6 +45,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BUNDLE_PATH } from '../../src/build/bundle.ts';
 
 export const REPOSITORY_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The image's `USER`: distroless's `nonroot`. */
@@ -54,7 +56,7 @@ export const NODE_IN_IMAGE = '/nodejs/bin/node';
 /** The image's WORKDIR. */
 export const APP_IN_IMAGE = '/app';
 /** The image's ENTRYPOINT: Node and the bundle, relative to WORKDIR. */
-export const ENTRYPOINT = [NODE_IN_IMAGE, 'bin/ssj-operator.mjs'] as const;
+export const ENTRYPOINT = [NODE_IN_IMAGE, BUNDLE_PATH] as const;
 
 /** A Dockerfile's instructions, comments and blank lines left out, each on one line. */
 function instructions(dockerfile: string): string[] {
@@ -209,8 +211,7 @@ export function productionTree(app: string, repo = REPOSITORY_ROOT): void {
       }
     }
     const output = join(build, relative(stage.workdir, stage.output));
-    mkdirSync(app, { recursive: true });
-    for (const file of filesUnder(output, '.')) copyInto(output, app, file);
+    cpSync(output, app, { recursive: true });
   } finally {
     rmSync(build, { recursive: true, force: true });
   }

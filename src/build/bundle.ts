@@ -55,8 +55,9 @@ export async function bundleOperator(outdir = join(REPOSITORY_ROOT, 'dist')): Pr
     banner: {
       js: "import { createRequire as __ssjRequire } from 'node:module'; const require = __ssjRequire(import.meta.url);",
     },
-    // As tsconfig.json reads for these two, so the bundle is the same with the file (here) or
-    // without it (the image's build context has no tsconfig.json).
+    // Pinned as tsconfig.json reads them: the image's build context has no tsconfig.json, and a
+    // setting esbuild reads from it (class fields, import elision) must not differ between the two
+    // builds. With today's tsconfig.json the bundle is the same without this line (checked).
     tsconfigRaw: { compilerOptions: { target: 'es2024', verbatimModuleSyntax: true } },
     logLevel: 'silent',
   });
@@ -100,7 +101,7 @@ function notices(inputs: readonly string[]): string {
         : readFileSync(join(dir, file), 'utf8').trim();
     return `${pkg.name}@${pkg.version} (${pkg.license ?? 'no licence field'})\n\n${text}\n`;
   });
-  return `The operator's bundle (bin/ssj-operator.mjs) contains code of these packages.\n\n${parts.join('\n---\n\n')}`;
+  return `The operator's bundle (${BUNDLE_PATH}) contains code of these packages.\n\n${parts.join('\n---\n\n')}`;
 }
 
 if (import.meta.main) {

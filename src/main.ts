@@ -30,6 +30,7 @@ import { onShutdown } from './observability/shutdown.ts';
 import { classify } from './runtime/kube-errors.ts';
 import { createEventRecorder, eventsV1Sink } from './runtime/events.ts';
 import { migrateLedger } from './ledger/postgres/index.ts';
+import { compactHeap } from './runtime/heap-compaction.ts';
 
 async function main(): Promise<void> {
   const options = optionsFromProcessOrExit();
@@ -139,9 +140,13 @@ async function main(): Promise<void> {
     log,
     metrics,
     fault: faultHookFrom(process.env[FAULT_ENV], (code) => process.exit(code)),
+    onFirstPass: () => {
+      compactHeapLogged(log, 'the first pass of a term');
+    },
   });
   manager = running;
   await running.start();
+  compactHeapLogged(log, 'the caches synced');
 
   if (!elected) {
     // Never run two such processes: nothing but resourceVersion and the ledger keeps them apart.
@@ -286,6 +291,30 @@ async function waitForCrd(kc: KubeConfig, log: Logger, namespace: string): Promi
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
+}
+
+/**
+ * V8 keeps the old space the start's peak made it grow to; one compacting collection once that
+ * work is done hands it back (docs/adr/0018-heap-compaction.md).
+ */
+function compactHeapLogged(log: Logger, after: string): void {
+  const mib = (bytes: number): number => Math.round((bytes / 2 ** 20) * 10) / 10;
+  compactHeap().then(
+    (c) => {
+      log.info(
+        {
+          after,
+          rssMiB: { before: mib(c.rssBeforeBytes), after: mib(c.rssAfterBytes) },
+          heapTotalMiB: { before: mib(c.heapTotalBeforeBytes), after: mib(c.heapTotalAfterBytes) },
+          durationMs: Math.round(c.durationMs),
+        },
+        'heap compacted',
+      );
+    },
+    (err: unknown) => {
+      log.warn({ after, err: errorText(err) }, 'heap compaction failed');
+    },
+  );
 }
 
 function fatal(log: Logger, message: string): never {

@@ -16,6 +16,8 @@
  * - A job key is in the queue at most once and handled by one worker at a time (the queue's
  *   guarantee); every change to a job or to one of its Pods queues the job's key while a term
  *   runs. Every job is queued again each resync period.
+ * - `onFirstPass` is told once per term, when everything queued at its start has been handled
+ *   and the queue is empty (the process compacts its heap then: ADR 0018).
  * - `stop` ends the term's work (its reconciles are aborted or finish) and stops the informers.
  * - The per-job series (ssj_job_*) exist only while a term runs and only for jobs failing or
  *   overdue: a reset or a deletion removes a job's series, the end of the term removes them all,
@@ -67,6 +69,11 @@ export interface ManagerOptions {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly fault?: FaultHook | undefined;
+  /**
+   * Told once per term, when the work queued at its start (every job) has been done and nothing
+   * is queued or being processed: the moment the start's garbage is all garbage.
+   */
+  readonly onFirstPass?: (() => void) | undefined;
 }
 
 interface Leading {
@@ -176,11 +183,20 @@ export class Manager {
       queue.shutDown();
     };
     signal.addEventListener('abort', onEnd, { once: true });
+    let unsubscribeFirstPass: (() => void) | undefined;
     try {
       this.requeueAll();
       // Pods whose job is gone (deleted while no leader ran) still carry its finalizer: their
       // keys are queued too, and the reconciler releases them.
       for (const key of this.podsByJob.keys()) queue.add(key);
+      const onFirstPass = options.onFirstPass;
+      if (onFirstPass !== undefined && queue.len() === 0) onFirstPass();
+      else if (onFirstPass !== undefined) {
+        unsubscribeFirstPass = queue.onIdle(() => {
+          unsubscribeFirstPass?.();
+          onFirstPass();
+        });
+      }
       await runWorkers(
         queue,
         async (key, workSignal) => {
@@ -223,6 +239,7 @@ export class Manager {
       signal.removeEventListener('abort', onEnd);
       queue.shutDown();
       unsubscribe();
+      unsubscribeFirstPass?.();
       events.release();
       this.leading = undefined;
       removeJobSeries(options.metrics);

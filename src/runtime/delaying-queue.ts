@@ -83,6 +83,10 @@ class DelayingWorkQueue implements DelayingQueue {
     return this.#queue.onDueDrained(fn);
   }
 
+  onIdle(fn: () => void): () => void {
+    return this.#queue.onIdle(fn);
+  }
+
   waiting(): number {
     return this.#heap.size;
   }

@@ -15,7 +15,8 @@
 //   normal lane and added to the due lane moves to the due lane; never the other way. A key
 //   re-added while being processed is queued again, on `done`, in the highest lane it was
 //   re-added to. `onDueDrained` is told each time the due lane empties and no due key is
-//   being processed any more.
+//   being processed any more. `onIdle` is told each time the queue has emptied: nothing queued
+//   in either lane and nothing being processed (keys waiting in a delaying queue do not count).
 // - `get('due')` hands out due keys only (it waits while only normal keys are queued): the extra
 //   workers that claim and create at a tick take no follow-up work.
 //
@@ -46,6 +47,8 @@ export interface Queue {
   dueCount(): number;
   /** Subscribes to the moments the due lane has drained (queued and processing); returns the unsubscriber. */
   onDueDrained(fn: () => void): () => void;
+  /** Subscribes to the moments the queue has emptied (queued and processing); returns the unsubscriber. */
+  onIdle(fn: () => void): () => void;
 }
 
 export function createQueue(): Queue {
@@ -74,6 +77,7 @@ class WorkQueue implements Queue {
   #shuttingDown = false;
   #drainWaiters: (() => void)[] = [];
   #dueDrained = new Set<() => void>();
+  #idle = new Set<() => void>();
 
   add(key: string, lane: Lane = 'normal'): void {
     if (this.#shuttingDown) return;
@@ -101,7 +105,8 @@ class WorkQueue implements Queue {
     const again = this.#dirty.get(key);
     if (again !== undefined) this.#push(key, again);
     if (this.#processing.size === 0) this.#notifyDrained();
-    if (lane === 'due') this.#maybeDueDrained();
+    if (lane === 'due' && this.dueCount() === 0) tell(this.#dueDrained);
+    if (this.#processing.size === 0 && this.len() === 0) tell(this.#idle);
   }
 
   len(): number {
@@ -119,6 +124,11 @@ class WorkQueue implements Queue {
   onDueDrained(fn: () => void): () => void {
     this.#dueDrained.add(fn);
     return () => this.#dueDrained.delete(fn);
+  }
+
+  onIdle(fn: () => void): () => void {
+    this.#idle.add(fn);
+    return () => this.#idle.delete(fn);
   }
 
   shutDown(): void {
@@ -183,20 +193,19 @@ class WorkQueue implements Queue {
     return key;
   }
 
-  #maybeDueDrained(): void {
-    if (this.dueCount() !== 0) return;
-    for (const fn of [...this.#dueDrained]) {
-      try {
-        fn();
-      } catch {
-        // A subscriber's failure is its own; the queue goes on.
-      }
-    }
-  }
-
   #notifyDrained(): void {
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const w of waiters) w();
+  }
+}
+
+function tell(subscribers: ReadonlySet<() => void>): void {
+  for (const fn of [...subscribers]) {
+    try {
+      fn();
+    } catch {
+      // A subscriber's failure is its own; the queue goes on.
+    }
   }
 }

@@ -46,6 +46,7 @@ export function createRateLimitingQueue(options: RateLimitingQueueOptions = {}):
     laneOf: (key) => queue.laneOf(key),
     dueCount: () => queue.dueCount(),
     onDueDrained: (fn) => queue.onDueDrained(fn),
+    onIdle: (fn) => queue.onIdle(fn),
     waiting: () => queue.waiting(),
     shutDown: () => {
       queue.shutDown();

@@ -116,6 +116,30 @@ describe('work queue', () => {
     assert.equal(await q.get(), 'a', 'queued before shutdown, so still handed out');
   });
 
+  it('tells onIdle each time nothing is queued or processing, and not while a key re-added during processing waits', async () => {
+    const q = createQueue();
+    let idle = 0;
+    const unsubscribe = q.onIdle(() => idle++);
+    q.add('a');
+    q.add('b');
+    const a = await q.get();
+    const b = await q.get();
+    q.done(a ?? '');
+    assert.equal(idle, 0, 'b is still processing');
+    q.add('b');
+    q.done(b ?? '');
+    assert.equal(idle, 0, 'b was re-added while processing: queued again, not idle');
+    q.done((await q.get()) ?? '');
+    assert.equal(idle, 1);
+    q.add('c');
+    q.done((await q.get()) ?? '');
+    assert.equal(idle, 2, 'told again after the next key');
+    unsubscribe();
+    q.add('d');
+    q.done((await q.get()) ?? '');
+    assert.equal(idle, 2, 'not after unsubscribing');
+  });
+
   it('keeps FIFO order over many keys (compaction of the internal array)', async () => {
     const q = createQueue();
     for (let i = 0; i < 5000; i++) q.add(`k${i}`);

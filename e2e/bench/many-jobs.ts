@@ -4,8 +4,8 @@
  * reconciled every one of them and is quiet.
  *
  * - steady: VmRSS and VmHWM (/proc/<pid>/status) and V8's heap in use.
- * - idle (SSJ_BENCH_IDLE): the operator's CPU seconds (utime + stime of /proc/<pid>/stat) over a
- *   window in which the benchmark sends it nothing (no scrape), as % of one core.
+ * - idle (SSJ_BENCH_IDLE): the operator's CPU seconds (utime + stime of /proc/<pid>/stat) over
+ *   consecutive windows in which the benchmark sends it nothing (no scrape), as % of one core.
  * - burst (SSJ_BENCH_MEMORY): `burst` of the jobs are edited to be due at one second T; VmRSS is
  *   sampled every 200 ms from the edit until the operator is quiet again, and VmRSS/VmHWM are read
  *   then. An edit's ticks are walked from the moment of the edit (DESIGN.md), so nothing else fires.
@@ -36,8 +36,8 @@ import { nowMs, sleep, waitUntil } from './watch.ts';
 import { GROUP, jobName, PLURAL, podName, secondsSchedule, secondTickAfter, VERSION } from './workloads.ts';
 
 export interface ManyJobsOptions {
-  /** Seconds of idle CPU sampling; undefined: no idle figure. */
-  readonly idleSeconds?: number | undefined;
+  /** Idle CPU sampling, in consecutive windows; undefined: no idle figure. */
+  readonly idle?: { readonly windowSeconds: number; readonly windows: number } | undefined;
   /** Jobs made due at one second after the steady figure; undefined or 0: no burst. */
   readonly burst?: number | undefined;
 }
@@ -87,23 +87,34 @@ export function runManyJobs(
         ctx.log(`many jobs, N=${n}: steady VmRSS ${steady.rssMiB} MiB, VmHWM ${steady.hwmMiB} MiB`);
 
         let idle: ManyJobsFigures['idle'];
-        if (options.idleSeconds !== undefined) {
+        if (options.idle !== undefined) {
           const requestsBefore = sumOf(await op.scrape(), 'ssj_api_requests_total');
-          const cpu0 = processCpuSeconds(op.pid);
+          const cpuNow = (): number => {
+            const cpu = processCpuSeconds(op.pid);
+            if (cpu === undefined) throw new Error(`cannot read /proc/${op.pid}/stat`);
+            return cpu;
+          };
+          const cpu0 = cpuNow();
           const w0 = nowMs();
-          await sleep(options.idleSeconds * 1000);
-          const cpu1 = processCpuSeconds(op.pid);
-          const w1 = nowMs();
+          const windowPercents: number[] = [];
+          let [cpu, w] = [cpu0, w0];
+          for (let i = 0; i < options.idle.windows; i++) {
+            await sleep(options.idle.windowSeconds * 1000);
+            const [cpuEnd, wEnd] = [cpuNow(), nowMs()];
+            windowPercents.push(((cpuEnd - cpu) / ((wEnd - w) / 1000)) * 100);
+            [cpu, w] = [cpuEnd, wEnd];
+          }
           const memory = memoryOf(undefined);
           const after = await op.scrape();
-          if (cpu0 === undefined || cpu1 === undefined) throw new Error(`cannot read /proc/${op.pid}/stat`);
-          const seconds = (w1 - w0) / 1000;
+          const seconds = (w - w0) / 1000;
           const requests = sumOf(after, 'ssj_api_requests_total') - requestsBefore;
           if (requests > 0) notes.push(`the operator made ${requests} API requests during the idle window`);
           idle = {
             seconds: Math.round(seconds * 10) / 10,
-            cpuSeconds: cpu1 - cpu0,
-            percentOfCore: ((cpu1 - cpu0) / seconds) * 100,
+            cpuSeconds: cpu - cpu0,
+            percentOfCore: ((cpu - cpu0) / seconds) * 100,
+            windowSeconds: options.idle.windowSeconds,
+            windowPercents,
             memory: { ...memory, heapUsedMiB: bytesMiB(sumOf(after, 'nodejs_heap_size_used_bytes')) },
           };
           ctx.log(`many jobs, N=${n}: idle ${idle.percentOfCore.toFixed(2)} % of one core`);

@@ -302,9 +302,11 @@ describe('memory and idle', () => {
     observed: 10_000,
     steady: { rssMiB: rss, hwmMiB: rss },
     idle: {
-      seconds: 60,
-      cpuSeconds: (cpuPercent / 100) * 60,
+      seconds: 180,
+      cpuSeconds: (cpuPercent / 100) * 180,
       percentOfCore: cpuPercent,
+      windowSeconds: 60,
+      windowPercents: [cpuPercent, cpuPercent, cpuPercent],
       memory: { rssMiB: rss, hwmMiB: rss },
     },
     burst: {
@@ -334,12 +336,19 @@ describe('memory and idle', () => {
     }
   });
 
-  it('idle CPU is a percentage of one core, under 1 %', () => {
+  it('idle CPU is a percentage of one core, under 1 % in every window', () => {
     assert.match(
       formatIdle(figures(150, 190, 0.4))[0] ?? '',
-      /0\.40 % of one core \(budget < 1 %\) — budget met/,
+      /3 windows of 60 s: 0\.40, 0\.40, 0\.40 % of one core \(budget < 1 % in every window\) — budget met; all 180 s: 0\.72 CPU s = 0\.40 %/,
     );
     assert.match(formatIdle(figures(150, 190, 1.5))[0] ?? '', /budget MISSED/);
+    const base = figures(150, 190, 0.4);
+    if (base.idle === undefined) throw new Error('figures() has an idle figure');
+    // Under 1 % over the three windows together, over it in one of them.
+    const oneOver = { ...base, idle: { ...base.idle, percentOfCore: 0.7, windowPercents: [0.5, 1.1, 0.5] } };
+    assert.match(formatIdle(oneOver)[0] ?? '', /0\.50, 1\.10, 0\.50 % .*budget MISSED/);
+    const none = { ...base, idle: { ...base.idle, windowPercents: [] } };
+    assert.doesNotMatch(formatIdle(none)[0] ?? '', /budget met/);
   });
 });
 

@@ -457,13 +457,6 @@ export class PostgresLedgerStore {
     return result.rows.map(toRunRow);
   }
 
-  /** loadJobs for one job. */
-  async loadJob(jobUid: string, options?: { readonly limit?: number }): Promise<LoadedJob> {
-    const loaded = (await this.loadJobs([jobUid], options)).get(jobUid);
-    if (loaded === undefined) throw new Error('loadJobs returned nothing for its one job');
-    return loaded;
-  }
-
   /**
    * What the controller reads of each job, in two queries however many jobs are asked for: its
    * unfinished runs and its `limit` latest runs (listUnfinishedRuns and listRuns, in no order),

@@ -143,7 +143,7 @@ describe('loading a job in two queries (store.loadJob)', () => {
     const { store } = ledger;
     await store.raiseFence(lease, leader.term, leader.holder);
     const jobUid = randomUUID();
-    const empty = await store.loadJob(jobUid, { limit: 3 });
+    const empty = (await store.loadJobs([jobUid], { limit: 3 })).get(jobUid);
     assert.deepEqual(empty, { runs: [], ticksNotRun: [], latestTick: null });
 
     // An old unfinished run, beyond the limit of recent runs, and six finished ones after it.
@@ -163,7 +163,8 @@ describe('loading a job in two queries (store.loadJob)', () => {
         message: '',
       });
     }
-    const loaded = await store.loadJob(jobUid, { limit: 3 });
+    const loaded = (await store.loadJobs([jobUid], { limit: 3 })).get(jobUid);
+    assert.ok(loaded !== undefined, 'every job asked for has an entry');
     await assertLoadedAsListed(store, jobUid, loaded, 3);
     assert.equal(loaded.runs.length, 4, 'three recent runs and the old unfinished one');
     assert.equal(loaded.latestTick?.toISOString(), '2026-12-06T03:00:00.000Z');

@@ -190,12 +190,14 @@ export class Manager {
       // keys are queued too, and the reconciler releases them.
       for (const key of this.podsByJob.keys()) queue.add(key);
       const onFirstPass = options.onFirstPass;
-      if (onFirstPass !== undefined && queue.len() === 0) onFirstPass();
-      else if (onFirstPass !== undefined) {
-        unsubscribeFirstPass = queue.onIdle(() => {
-          unsubscribeFirstPass?.();
-          onFirstPass();
-        });
+      if (onFirstPass !== undefined) {
+        if (queue.len() === 0) onFirstPass();
+        else {
+          unsubscribeFirstPass = queue.onIdle(() => {
+            unsubscribeFirstPass?.();
+            onFirstPass();
+          });
+        }
       }
       await runWorkers(
         queue,

@@ -54,17 +54,18 @@ describe('the first pass of a term (real API server)', () => {
     kc = loadKubeConfig();
     await requireCluster(kc);
     namespace = await newNamespace('first-pass', kc);
-    const custom = kc.makeApiClient(CustomObjectsApi);
-    for (let i = 0; i < JOBS; i++) {
-      await custom.createNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        plural: PLURAL,
-        namespace,
-        body: job(`job-${i}`),
-      });
-    }
+    for (let i = 0; i < JOBS; i++) await createJob(`job-${i}`);
   });
+
+  async function createJob(name: string): Promise<void> {
+    await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      namespace,
+      body: job(name),
+    });
+  }
 
   after(async () => {
     await deleteNamespace(namespace, kc);
@@ -103,14 +104,7 @@ describe('the first pass of a term (real API server)', () => {
       await waitFor(() => told.length > 0, { timeoutMs: TIMEOUT, description: 'the first pass' });
       assert.deepEqual(told, [JOBS], 'told once, with every job written by then');
       // A change after the first pass is work, not a first pass.
-      const custom = kc.makeApiClient(CustomObjectsApi);
-      await custom.createNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        plural: PLURAL,
-        namespace,
-        body: job('job-late'),
-      });
+      await createJob('job-late');
       await waitFor(() => written.has('job-late'), {
         timeoutMs: TIMEOUT,
         description: 'the late job reconciled',

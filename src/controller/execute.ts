@@ -26,7 +26,6 @@
  * plan goes on; a refusal by the fencing admission policy ends the reconcile (FenceRefusalError).
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { isDeepStrictEqual } from 'node:util';
 import type { ScheduledSingletonJob, ScheduledSingletonJobStatus } from '../api/types.ts';
 import type { Fence, JobRef, LedgerView, LedgerWrite } from '../ledger/ledger.ts';
 import { viewFromStatus } from '../ledger/status-ledger.ts';
@@ -37,7 +36,7 @@ import { FenceRefusalError, FinalizerRefusedError, StatusConflictError } from '.
 import type { ReconcilerDeps } from './reconciler.ts';
 import { jobView, templateOf } from './job.ts';
 import type { CreateRefusal, PodView } from './snapshot.ts';
-import { summarize } from './status.ts';
+import { statusChanged, summarize } from './status.ts';
 import { runKey } from '../run/identity.ts';
 
 export interface ExecutionResult {
@@ -395,7 +394,7 @@ export class Execution {
       term: this.fence.term,
       now: this.d.now(),
     });
-    if (!force && isDeepStrictEqual(normalize(status), normalize(this.job.status))) return;
+    if (!force && !statusChanged(status, this.job.status)) return;
     // In status-only mode every status write is a ledger write.
     const timed = this.d.ledger.mode === 'status' ? performance.now() : undefined;
     const observeLedger = (ok: boolean): void => {
@@ -435,8 +434,4 @@ export function isTerminalPod(pod: V1Pod): boolean {
 
 function isClaimOrCreate(a: Action): boolean {
   return a.kind === 'createPod' || (a.kind === 'ledger' && a.write.kind === 'claim');
-}
-
-function normalize(status: ScheduledSingletonJobStatus | undefined): unknown {
-  return JSON.parse(JSON.stringify(status ?? {})) as unknown;
 }

@@ -25,6 +25,7 @@ import type {
   RunRecord,
   ScheduledSingletonJobStatus,
 } from '../api/types.ts';
+import { isDeepStrictEqual } from 'node:util';
 import type { LedgerRun, LedgerView, NotRunRecord, RunOutcome } from '../ledger/ledger.ts';
 import { accountedUpTo, later, retryCandidate, type Plan } from './plan.ts';
 import { runKey, sameOccasion } from '../run/identity.ts';
@@ -147,6 +148,29 @@ export function summarize(input: SummaryInput): ScheduledSingletonJobStatus {
     },
   };
   return status;
+}
+
+/**
+ * Whether `next` says anything the job's `prior` status does not. The term that would write it is
+ * not news by itself: a new term does not rewrite every job whose status is otherwise the same
+ * (10,000 status writes at each failover, each answered by a watch event); it is carried by the
+ * next write that has something to say, so `ledger.term` stays the highest term that wrote.
+ */
+export function statusChanged(
+  next: ScheduledSingletonJobStatus,
+  prior: ScheduledSingletonJobStatus | undefined,
+): boolean {
+  const priorTerm = prior?.ledger?.term;
+  const comparable =
+    priorTerm === undefined || next.ledger === undefined
+      ? next
+      : { ...next, ledger: { ...next.ledger, term: priorTerm } };
+  return !isDeepStrictEqual(plain(comparable), plain(prior ?? {}));
+}
+
+/** As the API server would return it: no undefined members, dates as strings. */
+function plain(status: ScheduledSingletonJobStatus): unknown {
+  return JSON.parse(JSON.stringify(status)) as unknown;
 }
 
 export interface FailureStreak {

@@ -1,9 +1,16 @@
 // The manager's first pass (src/controller/manager.ts, `onFirstPass`), against the real API
 // server: it is told once per term, after every job queued at the term's start has been
-// reconciled (its status written), which is when the process compacts its heap (ADR 0018).
+// reconciled (its status written), which is when the process compacts its heap (ADR 0018); and
+// it writes no status that only the new term would change (status.ts, `statusChanged`).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+} from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../../../src/api/types.ts';
 import { kubeWriter } from '../../../src/controller/kube-writer.ts';
 import { Manager, type LeadTerm } from '../../../src/controller/manager.ts';
@@ -71,8 +78,48 @@ describe('the first pass of a term (real API server)', () => {
     await deleteNamespace(namespace, kc);
   });
 
+  /** A manager of the namespace whose status writes go through `kube`. */
+  function newManager(kube: KubeWriter, onFirstPass: () => void): Manager {
+    return new Manager({
+      kc,
+      namespace,
+      workers: 2,
+      resyncPeriodMs: 0,
+      kube,
+      ledger: statusLedger,
+      events: { event: () => undefined },
+      log: newLogger('fatal'),
+      metrics: newMetrics({ processMetrics: false }),
+      onFirstPass,
+    });
+  }
+
+  const realWriter = (): KubeWriter =>
+    kubeWriter(kc.makeApiClient(CoreV1Api), kc.makeApiClient(CustomObjectsApi));
+
+  /** Each job's resourceVersion and the term its status names, by name. */
+  async function statuses(): Promise<Map<string, { resourceVersion: string; term: number | undefined }>> {
+    const list = (await kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      namespace,
+    })) as {
+      items: {
+        metadata: { name: string; resourceVersion: string };
+        status?: { ledger?: { term?: number } };
+      }[];
+    };
+    return new Map(
+      list.items.map((j) => [
+        j.metadata.name,
+        { resourceVersion: j.metadata.resourceVersion, term: j.status?.ledger?.term },
+      ]),
+    );
+  }
+
   it('is told once per term, after every job queued at its start has had its status written', async () => {
-    const real = kubeWriter(kc.makeApiClient(CoreV1Api), kc.makeApiClient(CustomObjectsApi));
+    const real = realWriter();
     const written = new Set<string>();
     const kube: KubeWriter = {
       ...real,
@@ -85,18 +132,7 @@ describe('the first pass of a term (real API server)', () => {
       },
     };
     const told: number[] = [];
-    const manager = new Manager({
-      kc,
-      namespace,
-      workers: 2,
-      resyncPeriodMs: 0,
-      kube,
-      ledger: statusLedger,
-      events: { event: () => undefined },
-      log: newLogger('fatal'),
-      metrics: newMetrics({ processMetrics: false }),
-      onFirstPass: () => told.push(written.size),
-    });
+    const manager = newManager(kube, () => told.push(written.size));
     await manager.start();
     try {
       const first = new AbortController();
@@ -122,6 +158,61 @@ describe('the first pass of a term (real API server)', () => {
         description: "the second term's first pass",
       });
       assert.equal(told.length, 2);
+      second.abort();
+      await next;
+    } finally {
+      await manager.stop();
+    }
+  });
+
+  it('writes no status that only the new term would change, and stamps its term on the next write', async () => {
+    const real = realWriter();
+    const written: string[] = [];
+    const kube: KubeWriter = {
+      ...real,
+      replaceJobStatus: async (j) => {
+        const result = await real.replaceJobStatus(j);
+        written.push(j.metadata?.name ?? '');
+        return result;
+      },
+    };
+    let passes = 0;
+    const manager = newManager(kube, () => passes++);
+    await manager.start();
+    try {
+      // A term that brings every job's status up to date.
+      const first = new AbortController();
+      const leading = manager.lead(term(first.signal, 10));
+      await waitFor(() => passes === 1, { timeoutMs: TIMEOUT, description: 'the first term’s first pass' });
+      first.abort();
+      await leading;
+      const before = await statuses();
+      written.length = 0;
+
+      const second = new AbortController();
+      const next = manager.lead(term(second.signal, 11));
+      await waitFor(() => passes === 2, { timeoutMs: TIMEOUT, description: 'the next term’s first pass' });
+      assert.deepEqual([...written], [], 'no status write for the new term alone');
+      assert.deepEqual(await statuses(), before);
+
+      // A change is written, and carries the term that wrote it.
+      const changed = [...before.keys()][0] ?? '';
+      await kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(
+        {
+          group: GROUP,
+          version: VERSION,
+          plural: PLURAL,
+          namespace,
+          name: changed,
+          body: { spec: { schedule: '0 0 12 16 6 *' } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      await waitFor(() => written.includes(changed), {
+        timeoutMs: TIMEOUT,
+        description: 'the edited job written',
+      });
+      assert.equal((await statuses()).get(changed)?.term, 11);
       second.abort();
       await next;
     } finally {

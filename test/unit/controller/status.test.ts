@@ -4,7 +4,7 @@ import { Ajv } from 'ajv';
 import { statusSchema } from '../../../src/api/schema.ts';
 import type { ScheduledSingletonJobStatus } from '../../../src/api/types.ts';
 import type { Plan } from '../../../src/controller/plan.ts';
-import { summarize } from '../../../src/controller/status.ts';
+import { statusChanged, summarize } from '../../../src/controller/status.ts';
 import type { JobView, PodView } from '../../../src/controller/snapshot.ts';
 import { viewFromStatus } from '../../../src/ledger/status-ledger.ts';
 import { CREATED, T, job, ledger, notRun, planFor, pod, run, tickRun } from './fixtures.ts';
@@ -194,5 +194,45 @@ describe('status history', () => {
     assert.equal(history.filter((h) => h.outcome === 'Succeeded').length, 10);
     assert.equal(history[0]?.outcome, 'Missed');
     assertValid(status);
+  });
+});
+
+describe('whether a status is worth writing', () => {
+  // A quiet job: no claim, whose term would be its own news.
+  const plan = (): Plan => planFor({ now: '2026-11-22T09:59:50Z' });
+  const byTerm = (term: number, prior?: ScheduledSingletonJobStatus): ScheduledSingletonJobStatus =>
+    summarize({
+      job: job(),
+      prior,
+      plan: plan(),
+      pods: [],
+      ledgerAvailable: true,
+      term,
+      now: T('2026-11-22T12:00:00Z'),
+    });
+
+  it('a status that only a new term would change is not', () => {
+    const written = byTerm(7);
+    const next = byTerm(8, written);
+    assert.equal(next.ledger?.term, 8);
+    assert.equal(statusChanged(next, written), false);
+  });
+
+  it('a status that changes anything else is, and carries the new term', () => {
+    const written = byTerm(7);
+    const next = { ...byTerm(8, written), observedGeneration: (written.observedGeneration ?? 0) + 1 };
+    assert.equal(statusChanged(next, written), true);
+    assert.equal(next.ledger?.term, 8);
+  });
+
+  it('a first status is; the same status again is not, compared as the API server returns it', () => {
+    const written = byTerm(7);
+    assert.equal(statusChanged(written, undefined), true);
+    assert.equal(statusChanged(byTerm(7, written), written), false);
+    // Dates and undefined members compare as the API server returns them.
+    assert.equal(
+      statusChanged(written, JSON.parse(JSON.stringify(written)) as ScheduledSingletonJobStatus),
+      false,
+    );
   });
 });

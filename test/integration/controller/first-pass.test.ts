@@ -11,7 +11,8 @@ import {
   setHeaderOptions,
   type KubeConfig,
 } from '@kubernetes/client-node';
-import { GROUP, PLURAL, VERSION } from '../../../src/api/types.ts';
+import { GROUP, PLURAL, VERSION, type ScheduledSingletonJob } from '../../../src/api/types.ts';
+import { LABEL_JOB } from '../../../src/api/names.ts';
 import { kubeWriter } from '../../../src/controller/kube-writer.ts';
 import { Manager, type LeadTerm } from '../../../src/controller/manager.ts';
 import type { KubeWriter } from '../../../src/controller/ports.ts';
@@ -29,7 +30,7 @@ import {
 const JOBS = 5;
 const TIMEOUT = 30_000;
 
-function job(name: string): Record<string, unknown> {
+function job(name: string, container = 'c'): Record<string, unknown> {
   return {
     apiVersion: `${GROUP}/${VERSION}`,
     kind: 'ScheduledSingletonJob',
@@ -38,7 +39,7 @@ function job(name: string): Record<string, unknown> {
     spec: {
       schedule: '0 0 12 15 6 *',
       timeZone: 'UTC',
-      template: { spec: { containers: [{ name: 'c', image: 'busybox:1.36', command: ['true'] }] } },
+      template: { spec: { containers: [{ name: container, image: 'busybox:1.36', command: ['true'] }] } },
     },
   };
 }
@@ -64,13 +65,13 @@ describe('the first pass of a term (real API server)', () => {
     for (let i = 0; i < JOBS; i++) await createJob(`job-${i}`);
   });
 
-  async function createJob(name: string): Promise<void> {
+  async function createJob(name: string, container?: string): Promise<void> {
     await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
       group: GROUP,
       version: VERSION,
       plural: PLURAL,
       namespace,
-      body: job(name),
+      body: job(name, container),
     });
   }
 
@@ -97,23 +98,24 @@ describe('the first pass of a term (real API server)', () => {
   const realWriter = (): KubeWriter =>
     kubeWriter(kc.makeApiClient(CoreV1Api), kc.makeApiClient(CustomObjectsApi));
 
-  /** Each job's resourceVersion and the term its status names, by name. */
-  async function statuses(): Promise<Map<string, { resourceVersion: string; term: number | undefined }>> {
+  /** Each job's resourceVersion, the term its status names and its Ready reason, by name. */
+  async function statuses(): Promise<
+    Map<string, { resourceVersion: string; term: number | undefined; ready: string | undefined }>
+  > {
     const list = (await kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
       group: GROUP,
       version: VERSION,
       plural: PLURAL,
       namespace,
-    })) as {
-      items: {
-        metadata: { name: string; resourceVersion: string };
-        status?: { ledger?: { term?: number } };
-      }[];
-    };
+    })) as { items: ScheduledSingletonJob[] };
     return new Map(
       list.items.map((j) => [
-        j.metadata.name,
-        { resourceVersion: j.metadata.resourceVersion, term: j.status?.ledger?.term },
+        j.metadata?.name ?? '',
+        {
+          resourceVersion: j.metadata?.resourceVersion ?? '',
+          term: j.status?.ledger?.term,
+          ready: j.status?.conditions?.find((c) => c.type === 'Ready')?.reason,
+        },
       ]),
     );
   }
@@ -165,9 +167,12 @@ describe('the first pass of a term (real API server)', () => {
     }
   });
 
-  it('writes no status that only the new term would change, and stamps its term on the next write', async () => {
+  it('a new process writes no status and dry-runs no template that its term alone would not change', async () => {
+    // One job whose template the API server refuses, which must stay reported without a new check.
+    await createJob('job-bad-template', 'Bad_Name');
     const real = realWriter();
     const written: string[] = [];
+    const dryRuns: string[] = [];
     const kube: KubeWriter = {
       ...real,
       replaceJobStatus: async (j) => {
@@ -175,28 +180,46 @@ describe('the first pass of a term (real API server)', () => {
         written.push(j.metadata?.name ?? '');
         return result;
       },
+      dryRunPod: async (pod) => {
+        dryRuns.push(pod.metadata?.labels?.[LABEL_JOB] ?? '');
+        return real.dryRunPod(pod);
+      },
     };
-    let passes = 0;
-    const manager = newManager(kube, () => passes++);
+    // Each manager is a process of its own: nothing it knows passes to the next but the statuses.
+    const leadOnce = async (number: number): Promise<void> => {
+      let passed = false;
+      const manager = newManager(kube, () => (passed = true));
+      await manager.start();
+      try {
+        const t = new AbortController();
+        const leading = manager.lead(term(t.signal, number));
+        await waitFor(() => passed, { timeoutMs: TIMEOUT, description: `term ${number}'s first pass` });
+        t.abort();
+        await leading;
+      } finally {
+        await manager.stop();
+      }
+    };
+    await leadOnce(10);
+    assert.ok(dryRuns.includes('job-bad-template'), 'the new job’s template was checked');
+    const before = await statuses();
+    assert.match(before.get('job-bad-template')?.ready ?? '', /InvalidTemplate/);
+    written.length = 0;
+    dryRuns.length = 0;
+
+    let passed = false;
+    const manager = newManager(kube, () => (passed = true));
     await manager.start();
     try {
-      // A term that brings every job's status up to date.
-      const first = new AbortController();
-      const leading = manager.lead(term(first.signal, 10));
-      await waitFor(() => passes === 1, { timeoutMs: TIMEOUT, description: 'the first term’s first pass' });
-      first.abort();
-      await leading;
-      const before = await statuses();
-      written.length = 0;
-
-      const second = new AbortController();
-      const next = manager.lead(term(second.signal, 11));
-      await waitFor(() => passes === 2, { timeoutMs: TIMEOUT, description: 'the next term’s first pass' });
+      const t = new AbortController();
+      const leading = manager.lead(term(t.signal, 11));
+      await waitFor(() => passed, { timeoutMs: TIMEOUT, description: "the next process's first pass" });
       assert.deepEqual([...written], [], 'no status write for the new term alone');
+      assert.deepEqual([...dryRuns], [], 'no dry run for an unchanged spec');
       assert.deepEqual(await statuses(), before);
 
-      // A change is written, and carries the term that wrote it.
-      const changed = [...before.keys()][0] ?? '';
+      // A change is checked and written, and the write carries the term that made it.
+      const changed = 'job-0';
       await kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(
         {
           group: GROUP,
@@ -212,9 +235,10 @@ describe('the first pass of a term (real API server)', () => {
         timeoutMs: TIMEOUT,
         description: 'the edited job written',
       });
+      assert.deepEqual([...dryRuns], [changed]);
       assert.equal((await statuses()).get(changed)?.term, 11);
-      second.abort();
-      await next;
+      t.abort();
+      await leading;
     } finally {
       await manager.stop();
     }

@@ -188,11 +188,7 @@ export class OperatorProcess {
 
   async scrape(): Promise<Sample[]> {
     if (this.metricsAddr === undefined) throw new Error('the metrics address is not known yet');
-    const response = await fetch(`http://${this.metricsAddr}/metrics`, {
-      signal: AbortSignal.timeout(10_000),
-    });
-    if (!response.ok) throw new Error(`GET /metrics: HTTP ${response.status}`);
-    return parseExposition(await response.text());
+    return parseExposition(await metricsText(`http://${this.metricsAddr}/metrics`));
   }
 
   /** SIGTERM, then SIGKILL after 20 s. Resolves with a note when the exit was not clean. */
@@ -251,4 +247,22 @@ export async function startOperator(
     throw error;
   }
   return op;
+}
+
+/**
+ * The body of an operator's /metrics. A request that fails without an answer is tried again, up
+ * to three times: a kept-alive connection the server closes as it is reused fails with
+ * ECONNRESET (seen here once during a first pass, which ended a 10-minute memory trial).
+ */
+export async function metricsText(url: string): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+      if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
+      return await response.text();
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof TypeError)) throw err;
+      await sleep(500);
+    }
+  }
 }

@@ -26,6 +26,9 @@
 //   every worker has finished; it rejects only for an invalid
 //   `concurrency` (a programming error).
 //
+// - Between two keys each worker returns to the event loop (`setImmediate`), so timers and I/O
+//   (the lease's renewal) run however long a stretch of reconciles that never wait on I/O is.
+//
 // It does not time out a reconcile that ignores its signal: shutdown waits for it.
 
 import type { Lane } from './queue.ts';
@@ -101,6 +104,11 @@ export async function runWorkers(
       } finally {
         queue.done(key);
       }
+      // A reconcile that waits on nothing but settled promises (a first pass of jobs with nothing
+      // to write) never returns to the event loop, and neither would its worker: 10,000 of them
+      // in a row starved the lease renewal past its deadline, and every term ended in its own
+      // first pass. Each worker lets timers and I/O in between keys.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   };
 

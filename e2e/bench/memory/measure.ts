@@ -45,7 +45,7 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { GROUP, LABEL_JOB, PLURAL, VERSION, secondsSchedule, singletonJob } from '../workloads.ts';
-import { deploymentProcessEnv, operatorBundle } from '../operator-process.ts';
+import { deploymentProcessEnv, metricsText, operatorBundle } from '../operator-process.ts';
 import { summarizeHeapSnapshot } from './heap-snapshot.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -209,9 +209,8 @@ class Operator {
   }
 
   async metrics(): Promise<Map<string, number>> {
-    const res = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`);
     const samples = new Map<string, number>();
-    for (const line of (await res.text()).split('\n')) {
+    for (const line of (await metricsText(`http://127.0.0.1:${this.metricsPort}/metrics`)).split('\n')) {
       if (line.startsWith('#') || line === '') continue;
       const i = line.lastIndexOf(' ');
       samples.set(line.slice(0, i), Number(line.slice(i + 1)));

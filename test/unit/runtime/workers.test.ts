@@ -32,6 +32,29 @@ function setup() {
 }
 
 describe('runWorkers', () => {
+  it('returns to the event loop between keys: a timer runs amid reconciles that never wait on I/O', async () => {
+    const { queue, ac, onError } = setup();
+    const KEYS = 10_000;
+    let reconciled = 0;
+    for (let i = 0; i < KEYS; i++) queue.add(`k${i}`);
+    // What the lease's renewal timer would see: how far the first pass had got when it fired.
+    let seenByTimer: number | undefined;
+    setTimeout(() => {
+      seenByTimer = reconciled;
+    }, 1);
+    const done = runWorkers(
+      queue,
+      async () => {
+        reconciled++;
+      },
+      { concurrency: 2, signal: ac.signal, onError },
+    );
+    while (reconciled < KEYS) await new Promise<void>((resolve) => setImmediate(resolve));
+    assert.ok(seenByTimer !== undefined && seenByTimer < KEYS, `the timer saw ${seenByTimer} of ${KEYS}`);
+    ac.abort();
+    await done;
+  });
+
   it('never runs more than `concurrency` reconciles at once', async () => {
     const { queue, ac, onError } = setup();
     let running = 0;

@@ -328,6 +328,20 @@ describe('memory and idle', () => {
     assert.match(formatMemory(figures(150, 260, 0.5))[1] ?? '', /budget MISSED/);
   });
 
+  it('the first start, which finds every job new, is read on its RSS and its lifetime peak', () => {
+    const withFirst = (hwm: number): ManyJobsFigures => ({
+      ...figures(150, 190, 0.5),
+      firstStart: { rssMiB: 180, hwmMiB: hwm },
+    });
+    const [first, steady] = formatMemory(withFirst(195));
+    assert.match(
+      first ?? '',
+      /the first start \(every job new\): VmRSS 180\.0 MiB, VmHWM 195\.0 MiB.*budget met/,
+    );
+    assert.match(steady ?? '', /steady, the next process: VmRSS 150\.0 MiB.*budget met/);
+    assert.match(formatMemory(withFirst(230))[0] ?? '', /the first start.*budget MISSED/);
+  });
+
   it('with fewer than 10,000 jobs the memory and idle figures are for information only', () => {
     const small = { ...figures(300, 320, 0.5), jobs: 500, observed: 500 };
     for (const line of [...formatMemory(small), ...formatIdle(small)]) {

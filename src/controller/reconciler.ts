@@ -100,7 +100,7 @@ export class Reconciler {
    * reconcile of its own (that reconcile asked for its next look itself).
    */
   isOwnEcho(job: ScheduledSingletonJob): boolean {
-    return this.own.isLatestWrite(job);
+    return this.own.echoed(job);
   }
 
   forget(uid: string): void {

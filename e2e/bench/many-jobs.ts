@@ -112,7 +112,7 @@ export function runManyJobs(
         const steady = memoryOf(sumOf(samples, 'nodejs_heap_size_used_bytes'));
         notes.push(
           `the next operator's start and first pass took ${((t5 - t4) / 1000).toFixed(1)} s; ` +
-            `${sumOf(samples, 'ssj_api_requests_total')} API requests by then`,
+            `ssj_api_requests_total ${sumOf(samples, 'ssj_api_requests_total')} by then`,
         );
         if (!passed) notes.push(`the next operator did not reconcile all ${n} jobs`);
         if (!quiet) notes.push('the operator was still busy when its steady memory was read');

@@ -107,7 +107,8 @@ export class OperatorProcess {
   constructor(options: OperatorOptions) {
     mkdirSync(LOG_DIR, { recursive: true });
     this.logFile = `${LOG_DIR}/${options.namespace}.log`;
-    const file = createWriteStream(this.logFile);
+    // Appended: a mode that starts a second operator in the namespace keeps the first one's lines.
+    const file = createWriteStream(this.logFile, { flags: 'a' });
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) {
       if (v !== undefined && k !== 'DATABASE_URL' && !k.startsWith('SSJ_')) env[k] = v;

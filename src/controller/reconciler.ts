@@ -246,9 +246,10 @@ export class Reconciler {
     view: JobView,
     fence: Fence,
   ): Promise<SpecProblem | undefined> {
-    const known = this.templateVerdicts.get(view.uid) ?? verdictOfStatus(job, view.generation);
-    if (known !== undefined && known.generation === view.generation) {
-      this.templateVerdicts.set(view.uid, known);
+    const kept = this.templateVerdicts.get(view.uid);
+    const known = kept?.generation === view.generation ? kept : verdictOfStatus(job, view.generation);
+    if (known !== undefined) {
+      if (known !== kept) this.templateVerdicts.set(view.uid, known);
       return known.problem;
     }
     const probe: RunId = {

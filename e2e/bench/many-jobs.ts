@@ -62,9 +62,9 @@ export function runManyJobs(
         if (created % 1000 === 0) ctx.log(`many jobs: ${created}/${n} created`);
       });
       const t1 = Date.now();
-      let op = await startOperator({ namespace: ns, workers: ctx.workers }, (o) =>
-        ctx.resources.operators.add(o),
-      );
+      const start = (): Promise<OperatorProcess> =>
+        startOperator({ namespace: ns, workers: ctx.workers }, (o) => ctx.resources.operators.add(o));
+      let op = await start();
       try {
         const memoryOf = (heapBytes: number | undefined): ProcessMemory => {
           const m = processMemory(op.pid);
@@ -98,9 +98,7 @@ export function runManyJobs(
         ctx.resources.operators.delete(op);
         if (problem !== undefined) notes.push(`the first operator: ${problem}`);
         const t4 = Date.now();
-        op = await startOperator({ namespace: ns, workers: ctx.workers }, (o) =>
-          ctx.resources.operators.add(o),
-        );
+        op = await start();
         const passBy = Date.now() + RECONCILE_TIMEOUT_MS;
         let passed = false;
         while (!(passed = sumOf(await op.scrape(), 'ssj_reconcile_duration_seconds_count') >= n)) {

@@ -186,7 +186,7 @@ describe('the first pass of a term (real API server)', () => {
       },
     };
     // Each manager is a process of its own: nothing it knows passes to the next but the statuses.
-    const leadOnce = async (number: number): Promise<void> => {
+    const leadOneTerm = async (number: number, during: () => Promise<void>): Promise<void> => {
       let passed = false;
       const manager = newManager(kube, () => (passed = true));
       await manager.start();
@@ -194,26 +194,21 @@ describe('the first pass of a term (real API server)', () => {
         const t = new AbortController();
         const leading = manager.lead(term(t.signal, number));
         await waitFor(() => passed, { timeoutMs: TIMEOUT, description: `term ${number}'s first pass` });
+        await during();
         t.abort();
         await leading;
       } finally {
         await manager.stop();
       }
     };
-    await leadOnce(10);
+    await leadOneTerm(10, () => Promise.resolve());
     assert.ok(dryRuns.includes('job-bad-template'), 'the new job’s template was checked');
     const before = await statuses();
     assert.match(before.get('job-bad-template')?.ready ?? '', /InvalidTemplate/);
     written.length = 0;
     dryRuns.length = 0;
 
-    let passed = false;
-    const manager = newManager(kube, () => (passed = true));
-    await manager.start();
-    try {
-      const t = new AbortController();
-      const leading = manager.lead(term(t.signal, 11));
-      await waitFor(() => passed, { timeoutMs: TIMEOUT, description: "the next process's first pass" });
+    await leadOneTerm(11, async () => {
       assert.deepEqual([...written], [], 'no status write for the new term alone');
       assert.deepEqual([...dryRuns], [], 'no dry run for an unchanged spec');
       assert.deepEqual(await statuses(), before);
@@ -237,10 +232,6 @@ describe('the first pass of a term (real API server)', () => {
       });
       assert.deepEqual([...dryRuns], [changed]);
       assert.equal((await statuses()).get(changed)?.term, 11);
-      t.abort();
-      await leading;
-    } finally {
-      await manager.stop();
-    }
+    });
   });
 });

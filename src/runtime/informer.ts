@@ -28,6 +28,10 @@
 // - Every listed item and watch event goes through `transform` before the cache or a handler
 //   sees it (client-go's SetTransform); by default it removes `metadata.managedFields`. The
 //   operator's informers keep lean objects (./cache-transform.ts): 10,000 jobs must fit.
+// - A quiet watch costs nothing but its bookmarks (WatchTiming below): the API server ends each
+//   watch after 5 to 10 minutes, as client-go's reflector asks, so the connection goes back to
+//   the pool and the next watch reuses it; the client gives a watch up only after 150 s without
+//   a byte, more than two of the bookmarks the API server sends every minute.
 //
 // It does not:
 // - validate objects (custom objects are cached as the API server sent them);
@@ -116,6 +120,35 @@ export interface ListWatchSourceOptions<T extends KubernetesObject> {
 export type ListWatchFactory<T extends KubernetesObject> = (
   options: ListWatchSourceOptions<T>,
 ) => ListWatchSource<T>;
+
+/**
+ * How long each watch lasts, and how long it may stay silent.
+ *
+ * client-node's Watch aborts a watch after 30 s without a byte, and ListWatch opens the next one.
+ * An aborted response cannot give its connection back, so every quiet watch cost a new TCP and
+ * TLS connection, on the operator's CPU and the API server's, twice a minute for ever
+ * (docs/adr/0020). client-go's reflector instead
+ * asks the server to end each watch after a random 5 to 10 minutes (`timeoutSeconds`); a watch
+ * the server ends is complete, and its connection is reused by the next one.
+ */
+export interface WatchTiming {
+  /** The `timeoutSeconds` of each new watch: when the API server ends it, cleanly. */
+  timeoutSeconds: () => number;
+  /**
+   * How long a watch may go without a byte before the client takes it for dead and opens another.
+   * The API server's watch cache sends a bookmark to each watch about once a minute
+   * (`defaultBookmarkFrequency`, k8s.io/apiserver) and one 2 s before its deadline.
+   */
+  silenceMs: number;
+}
+
+/** client-go's reflector: minWatchTimeout 5 minutes, each watch between one and two of it. */
+const MIN_WATCH_TIMEOUT_S = 300;
+
+export const DEFAULT_WATCH_TIMING: WatchTiming = {
+  timeoutSeconds: () => Math.floor(MIN_WATCH_TIMEOUT_S * (1 + Math.random())),
+  silenceMs: 150_000,
+};
 
 /** What every informer may be given besides what it watches. */
 export interface InformerRuntime {
@@ -364,13 +397,18 @@ interface WatchHooks {
 // after its reconnect delay even when stopped meanwhile); (2) turns a rejection of Watch.watch
 // (it awaits authentication outside its own try) into the `done(err)` ListWatch expects, instead
 // of an unhandled rejection that would end the process; (3) counts events, converts objects and
-// asks for bookmarks.
+// asks for bookmarks and a server-side end (WatchTiming).
 class GuardedWatch extends Watch {
   readonly #hooks: WatchHooks;
+  readonly #timing: WatchTiming;
 
-  constructor(kc: KubeConfig, hooks: WatchHooks) {
+  constructor(kc: KubeConfig, hooks: WatchHooks, timing: WatchTiming) {
     super(kc);
     this.#hooks = hooks;
+    this.#timing = timing;
+    // Private in client-node's types only, and the one knob of its silence timer
+    // (kubernetes-client/javascript#3022 made it "time without data").
+    (this as unknown as { requestTimeoutMs: number }).requestTimeoutMs = timing.silenceMs;
   }
 
   override async watch(...args: Parameters<Watch['watch']>): Promise<AbortController> {
@@ -395,7 +433,7 @@ class GuardedWatch extends Watch {
     try {
       const controller = await super.watch(
         path,
-        { ...queryParams, allowWatchBookmarks: true },
+        { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: this.#timing.timeoutSeconds() },
         onEvent,
         done,
       );
@@ -416,14 +454,17 @@ function aborted(): AbortController {
 }
 
 /** Builds sources on client-node's ListWatch (what `makeInformer` returns), with the guard above. */
-export function clientNodeListWatch<T extends KubernetesObject>(kc: KubeConfig): ListWatchFactory<T> {
+export function clientNodeListWatch<T extends KubernetesObject>(
+  kc: KubeConfig,
+  timing: Partial<WatchTiming> = {},
+): ListWatchFactory<T> {
+  const full = { ...DEFAULT_WATCH_TIMING, ...timing };
   return (o) => {
-    const watch = new GuardedWatch(kc, {
-      isStopped: o.isStopped,
-      fromWatch: o.fromWatch,
-      onWatchEvent: o.onWatchEvent,
-      logger: o.logger,
-    });
+    const watch = new GuardedWatch(
+      kc,
+      { isStopped: o.isStopped, fromWatch: o.fromWatch, onWatchEvent: o.onWatchEvent, logger: o.logger },
+      full,
+    );
     const lw = new ListWatch<T>(o.path, watch, o.list, false, o.labelSelector, undefined, {
       delayFn: o.sleep,
     });
@@ -452,6 +493,8 @@ export { GROUP as SSJ_GROUP, VERSION as SSJ_VERSION, PLURAL as SSJ_PLURAL, LABEL
 export interface WatchScope extends InformerRuntime {
   /** One namespace, or all namespaces when absent. */
   namespace?: string;
+  /** How long each watch lasts and may stay silent (tests shorten it). */
+  watch?: Partial<WatchTiming>;
 }
 
 /**
@@ -463,7 +506,7 @@ export function singletonJobInformer<T extends KubernetesObject = KubernetesObje
   scope: WatchScope = {},
 ): Informer<T> {
   const api = kc.makeApiClient(CustomObjectsApi);
-  const { namespace, ...runtime } = scope;
+  const { namespace, watch, ...runtime } = scope;
   const base = `/apis/${GROUP}/${VERSION}`;
   return createInformer<T>({
     ...runtime,
@@ -489,7 +532,7 @@ export function singletonJobInformer<T extends KubernetesObject = KubernetesObje
       return { items: list.items, resourceVersion: meta.resourceVersion ?? '', continue: meta.continue };
     },
     transform: leanJob,
-    listWatch: clientNodeListWatch<T>(kc),
+    listWatch: clientNodeListWatch<T>(kc, watch),
   });
 }
 
@@ -499,7 +542,7 @@ export function singletonJobInformer<T extends KubernetesObject = KubernetesObje
  */
 export function podInformer(kc: KubeConfig, scope: WatchScope = {}): Informer<V1Pod> {
   const api = kc.makeApiClient(CoreV1Api);
-  const { namespace, ...runtime } = scope;
+  const { namespace, watch, ...runtime } = scope;
   return createInformer<V1Pod>({
     ...runtime,
     resource: 'pods',
@@ -521,7 +564,7 @@ export function podInformer(kc: KubeConfig, scope: WatchScope = {}): Informer<V1
     // The list is deserialised by the generated client (timestamps are Dates), watch events
     // arrive as plain JSON: leanPod reads both into one shape.
     transform: leanPod,
-    listWatch: clientNodeListWatch<V1Pod>(kc),
+    listWatch: clientNodeListWatch<V1Pod>(kc, watch),
   });
 }
 

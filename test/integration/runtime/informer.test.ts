@@ -2,6 +2,7 @@
 // come back by themselves after their connection is cut and the API server is unreachable.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { CoreV1Api, CustomObjectsApi, V1Pod } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
 import {
@@ -12,11 +13,13 @@ import {
   podInformer,
   singletonJobInformer,
 } from '../../../src/runtime/informer.ts';
-import type { Informer, InformerMetrics } from '../../../src/runtime/informer.ts';
+import type { Informer, InformerMetrics, WatchTiming } from '../../../src/runtime/informer.ts';
+import { loadKubeConfig as loadOperatorKubeConfig } from '../../../src/config/kubeconfig.ts';
 import {
   REPOSITORY_ROOT,
   apiStatus,
   deleteNamespace,
+  kubeconfigPath,
   kubectl,
   loadKubeConfig,
   newNamespace,
@@ -238,5 +241,65 @@ describe('ScheduledSingletonJob informer (real API server)', () => {
     await create('second');
     await waitFor(() => jobs.get(ns, 'second'), { timeoutMs: TIMEOUT, description: 'second job cached' });
     assert.equal(jobs.list().length, 2);
+  });
+});
+
+// What a quiet watch costs (docs/adr/0020). The sockets that carried an informer's own requests
+// are read off undici's diagnostics channel, so other clients of the process do not count.
+describe('a quiet watch (real API server)', () => {
+  let kc: KubeConfig;
+  let ns = '';
+  const informers: Informer<unknown>[] = [];
+
+  before(async () => {
+    kc = loadKubeConfig();
+    await requireCluster(kc);
+    ns = await newNamespace('rt-quiet-watch', kc);
+  });
+
+  after(async () => {
+    for (const i of informers) i.stop();
+    if (ns !== '') await deleteNamespace(ns, kc);
+  });
+
+  /** Watches `timing` the Pods of the test's namespace until four watches have been opened. */
+  async function fourWatches(timing: Partial<WatchTiming>): Promise<{ watches: number; sockets: number }> {
+    const prefix = `/api/v1/namespaces/${ns}/pods`;
+    const sockets = new Set<unknown>();
+    let watches = 0;
+    const onHeaders = (message: unknown): void => {
+      const { request, socket } = message as { request: { path: string }; socket: unknown };
+      if (!request.path.startsWith(prefix)) return;
+      sockets.add(socket);
+      if (request.path.includes('watch=true')) watches++;
+    };
+    subscribe('undici:client:sendHeaders', onHeaders);
+    try {
+      // A keep-alive client of its own (KeepAliveKubeConfig, as the operator's), so no other
+      // informer's connections are in its pool.
+      const informer = podInformer(loadOperatorKubeConfig(kubeconfigPath()), {
+        namespace: ns,
+        watch: timing,
+      });
+      informers.push(informer);
+      await informer.start();
+      await waitFor(() => watches >= 4, { timeoutMs: TIMEOUT, description: 'four watches opened' });
+      informer.stop();
+      return { watches, sockets: sockets.size };
+    } finally {
+      unsubscribe('undici:client:sendHeaders', onHeaders);
+    }
+  }
+
+  it('a watch the API server ends at its timeoutSeconds hands its connection to the next: the list and four watches on two connections at most', async () => {
+    // Two: the first watch may be sent before the list's connection is back in the pool.
+    const { watches, sockets } = await fourWatches({ timeoutSeconds: () => 1 });
+    assert.ok(watches >= 4);
+    assert.ok(sockets <= 2, `${watches} watches on ${sockets} connections`);
+  });
+
+  it('(the contrast) a watch the client gives up for silence, as client-node does after 30 s, costs a connection each time', async () => {
+    const { watches, sockets } = await fourWatches({ timeoutSeconds: () => 3600, silenceMs: 1000 });
+    assert.ok(sockets >= watches, `${watches} watches on ${sockets} connections`);
   });
 });

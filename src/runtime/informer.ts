@@ -127,9 +127,9 @@ export type ListWatchFactory<T extends KubernetesObject> = (
  * client-node's Watch aborts a watch after 30 s without a byte, and ListWatch opens the next one.
  * An aborted response cannot give its connection back, so every quiet watch cost a new TCP and
  * TLS connection, on the operator's CPU and the API server's, twice a minute for ever
- * (docs/adr/0020). client-go's reflector instead
- * asks the server to end each watch after a random 5 to 10 minutes (`timeoutSeconds`); a watch
- * the server ends is complete, and its connection is reused by the next one.
+ * (docs/adr/0020). client-go's reflector instead asks the server to end each watch after a
+ * random 5 to 10 minutes (`timeoutSeconds`); a watch the server ends is complete, and its
+ * connection is reused by the next one.
  */
 export interface WatchTiming {
   /** The `timeoutSeconds` of each new watch: when the API server ends it, cleanly. */

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { newMetrics } from '../../../src/observability/metrics.ts';
+import { EVENT_LOOP_SAMPLE_MS, newMetrics } from '../../../src/observability/metrics.ts';
 
 const required = [
   'ssj_tick_skew_seconds',
@@ -32,6 +32,17 @@ describe('metrics', () => {
     assert.ok(own.length >= required.length);
     for (const name of own) assert.match(name, /^ssj_[a-z_]+$/);
     assert.ok(names.includes('process_resident_memory_bytes'), 'process metrics collected');
+  });
+
+  it('samples the event loop every 50 ms, not every 10 as prom-client would (a wake-up each)', async () => {
+    const metrics = newMetrics();
+    await metrics.registry.metrics(); // a scrape starts the histogram afresh
+    await new Promise((resolve) => setTimeout(resolve, 10 * EVENT_LOOP_SAMPLE_MS));
+    const text = await metrics.registry.metrics();
+    // Node's histogram records the interval between two samples, so its minimum is the period.
+    const min = Number(/^nodejs_eventloop_lag_min_seconds (\S+)$/m.exec(text)?.[1]);
+    assert.ok(min < 1, `samples were taken (min ${min} s)`);
+    assert.ok(min >= (0.8 * EVENT_LOOP_SAMPLE_MS) / 1000, `sampled every ${min} s`);
   });
 
   it('defines every metric the design names', () => {

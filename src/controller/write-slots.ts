@@ -5,17 +5,26 @@
  * creates; they never raise the number of writes the API server sees at once above what the
  * workers alone would send.
  *
+ * A waiting Pod create takes the next free place before any waiting status write (ADR 0023).
+ * Every create follows a claim that is already written, so a create is the last step of a run
+ * that is claimed and has no Pod yet: the window a crash would leave claimed without a Pod. A
+ * status write is a claim that has not been made yet, or the record of a Pod that exists.
+ * Creates cannot hold status writes back for long: each one needs a claim first.
+ *
  * Does not bound reads, dry-runs, deletions or finalizer patches: those run in the normal lane, on
  * the workers alone.
  */
-import pLimit from 'p-limit';
+import PQueue from 'p-queue';
 import type { KubeWriter } from './ports.ts';
 
+const CREATE = 1;
+const STATUS = 0;
+
 export function withWriteSlots(kube: KubeWriter, slots: number): KubeWriter {
-  const limit = pLimit(slots);
+  const queue = new PQueue({ concurrency: slots });
   return {
-    createPod: (pod) => limit(() => kube.createPod(pod)),
-    replaceJobStatus: (job) => limit(() => kube.replaceJobStatus(job)),
+    createPod: (pod) => queue.add(() => kube.createPod(pod), { priority: CREATE }),
+    replaceJobStatus: (job) => queue.add(() => kube.replaceJobStatus(job), { priority: STATUS }),
     getPod: (namespace, name) => kube.getPod(namespace, name),
     deletePod: (namespace, name, uid) => kube.deletePod(namespace, name, uid),
     removeFinalizer: (namespace, name, uid, cached) => kube.removeFinalizer(namespace, name, uid, cached),

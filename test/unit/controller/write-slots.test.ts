@@ -1,5 +1,5 @@
 // The API writes of a tick share the workers' places (src/controller/write-slots.ts), however
-// many reconciles run.
+// many reconciles run, and a waiting create goes before a waiting status write.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ScheduledSingletonJob } from '../../../src/api/types.ts';
@@ -47,5 +47,37 @@ describe('write slots', () => {
     await Promise.all(writes);
     assert.equal(peak, 3);
     assert.equal(inFlight, 0);
+  });
+
+  it('gives a free slot to a waiting create before any waiting status write, each kind in order', async () => {
+    const started: string[] = [];
+    const gates: (() => void)[] = [];
+    const held = async <T>(name: string, value: T): Promise<T> => {
+      started.push(name);
+      await new Promise<void>((resolve) => gates.push(resolve));
+      return value;
+    };
+    const kube: KubeWriter = {
+      createPod: (pod) => held<CreateResult>(`create ${pod.metadata?.name}`, { kind: 'created', pod }),
+      replaceJobStatus: (job) => held(`status ${job.metadata?.name}`, job),
+      getPod: () => Promise.resolve(undefined),
+      deletePod: () => Promise.resolve(),
+      removeFinalizer: () => Promise.resolve('gone'),
+      getJob: () => Promise.resolve(undefined),
+      dryRunPod: () => Promise.resolve({ kind: 'ok' }),
+    };
+    const slotted = withWriteSlots(kube, 1);
+    const status = (name: string) =>
+      slotted.replaceJobStatus({ metadata: { name } } as ScheduledSingletonJob);
+    const create = (name: string) => slotted.createPod({ metadata: { name } });
+    // The claim of a, holding the one slot; then the claims of b and d and the creates of a and c.
+    const writes = [status('a'), status('b'), create('a'), status('d'), create('c')];
+    await new Promise((resolve) => setImmediate(resolve));
+    while (gates.length > 0) {
+      for (const open of gates.splice(0)) open();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(writes);
+    assert.deepEqual(started, ['status a', 'create a', 'create c', 'status b', 'status d']);
   });
 });

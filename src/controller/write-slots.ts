@@ -6,10 +6,10 @@
  * workers alone would send.
  *
  * A waiting Pod create takes the next free place before any waiting status write (ADR 0023).
- * Every create follows a claim that is already written, so a create is the last step of a run
- * that is claimed and has no Pod yet: the window a crash would leave claimed without a Pod. A
- * status write is a claim that has not been made yet, or the record of a Pod that exists.
- * Creates cannot hold status writes back for long: each one needs a claim first.
+ * Every create follows a claim that is already durable (a status write, or a PostgreSQL row), so
+ * a create is the last step of a run that is claimed and has no Pod yet: the window a crash would
+ * leave claimed without a Pod. A waiting status write is a claim not yet made, or a record of what
+ * has already happened. Creates cannot hold status writes back for long: each needs a claim first.
  *
  * Does not bound reads, dry-runs, deletions or finalizer patches: those run in the normal lane, on
  * the workers alone.

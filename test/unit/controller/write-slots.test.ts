@@ -6,6 +6,20 @@ import type { ScheduledSingletonJob } from '../../../src/api/types.ts';
 import type { CreateResult, KubeWriter } from '../../../src/controller/ports.ts';
 import { withWriteSlots } from '../../../src/controller/write-slots.ts';
 
+/** A KubeWriter whose writes are the given ones; every other call answers at once. */
+function writesHeldBy(
+  writes: Pick<KubeWriter, 'createPod' | 'replaceJobStatus'> & Partial<KubeWriter>,
+): KubeWriter {
+  return {
+    getPod: () => Promise.resolve(undefined),
+    deletePod: () => Promise.resolve(),
+    removeFinalizer: () => Promise.resolve('gone'),
+    getJob: () => Promise.resolve(undefined),
+    dryRunPod: () => Promise.resolve({ kind: 'ok' }),
+    ...writes,
+  };
+}
+
 describe('write slots', () => {
   it('never has more creates and status writes in flight than its slots; reads are not held', async () => {
     let inFlight = 0;
@@ -19,18 +33,14 @@ describe('write slots', () => {
       inFlight--;
       return value;
     };
-    const kube: KubeWriter = {
+    const kube = writesHeldBy({
       createPod: (pod) => held<CreateResult>({ kind: 'created', pod }),
       replaceJobStatus: (job) => held(job),
       getPod: () => {
         reads++;
         return Promise.resolve(undefined);
       },
-      deletePod: () => Promise.resolve(),
-      removeFinalizer: () => Promise.resolve('gone'),
-      getJob: () => Promise.resolve(undefined),
-      dryRunPod: () => Promise.resolve({ kind: 'ok' }),
-    };
+    });
     const slotted = withWriteSlots(kube, 3);
     const writes = [
       ...Array.from({ length: 5 }, () => slotted.createPod({})),
@@ -57,15 +67,10 @@ describe('write slots', () => {
       await new Promise<void>((resolve) => gates.push(resolve));
       return value;
     };
-    const kube: KubeWriter = {
+    const kube = writesHeldBy({
       createPod: (pod) => held<CreateResult>(`create ${pod.metadata?.name}`, { kind: 'created', pod }),
       replaceJobStatus: (job) => held(`status ${job.metadata?.name}`, job),
-      getPod: () => Promise.resolve(undefined),
-      deletePod: () => Promise.resolve(),
-      removeFinalizer: () => Promise.resolve('gone'),
-      getJob: () => Promise.resolve(undefined),
-      dryRunPod: () => Promise.resolve({ kind: 'ok' }),
-    };
+    });
     const slotted = withWriteSlots(kube, 1);
     const status = (name: string) =>
       slotted.replaceJobStatus({ metadata: { name } } as ScheduledSingletonJob);
